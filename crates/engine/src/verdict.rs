@@ -1,0 +1,89 @@
+//! The verdict: the value every front acts on and every held message stores as `<id>.json`.
+
+use std::net::IpAddr;
+
+use gatehouse_message::LinkSource;
+use gatehouse_policy::Action;
+use serde::{Deserialize, Serialize};
+
+/// The decision on one message and everything that explains it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    /// A UUIDv7, also the quarantine id when the message is held.
+    pub id: String,
+    pub action: Action,
+    pub score: f64,
+    pub signals: Vec<SignalRecord>,
+    pub envelope: Envelope,
+    pub message: MessageSummary,
+    pub links: Vec<LinkRecord>,
+    pub attachments: Vec<AttachmentRecord>,
+    pub qr_codes: Vec<QrRecord>,
+    /// Findings from parsing and unpacking that are not signals of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingRecord>,
+    /// The scanned file, when the message came from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// One fired signal with the values that made it fire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalRecord {
+    pub id: String,
+    pub weight: f64,
+    pub evidence: String,
+}
+
+/// The SMTP envelope, or the one derived from headers for a message read from a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helo: Option<String>,
+}
+
+/// The headers a person reads first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessageSummary {
+    pub message_id: Option<String>,
+    pub from: Option<String>,
+    pub display_name: Option<String>,
+    pub subject: Option<String>,
+    /// RFC 3339.
+    pub date: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    pub url: String,
+    pub domain: String,
+    pub source: LinkSource,
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    pub name: String,
+    /// The type found by content, such as `docx` or `png`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrRecord {
+    pub payload: String,
+    pub location: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    pub id: String,
+    pub location: String,
+    pub detail: String,
+}

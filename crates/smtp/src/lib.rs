@@ -1,0 +1,1 @@
+//! The before-queue SMTP proxy and delivery to the upstream MTA.
