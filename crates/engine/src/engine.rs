@@ -34,6 +34,8 @@ pub enum Outcome {
     Delivered,
     /// Released from quarantine by a person.
     Released,
+    /// Held in quarantine: counts toward campaign windows but never makes a sender familiar.
+    Held,
 }
 
 /// The engine could not learn. Analysis itself never fails: its problems are findings.
