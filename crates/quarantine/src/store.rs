@@ -1,0 +1,227 @@
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use gatehouse_engine::Verdict;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::durable;
+use crate::id::{InvalidId, QuarantineId};
+
+/// The folders a held message moves through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    Held,
+    Released,
+    Deleted,
+}
+
+impl Folder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Folder::Held => "held",
+            Folder::Released => "released",
+            Folder::Deleted => "deleted",
+        }
+    }
+}
+
+/// A held message with its verdict.
+#[derive(Debug, Clone)]
+pub struct HeldMessage {
+    pub id: QuarantineId,
+    pub verdict: Verdict,
+    /// The message exactly as received, with the Received line Gatehouse added.
+    pub raw: Vec<u8>,
+}
+
+/// The quarantine could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum QuarantineError {
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    #[error(
+        "no held message with id {id} in {folder}: it may have been released or deleted already"
+    )]
+    NotFound { id: QuarantineId, folder: PathBuf },
+    #[error("quarantine file {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("quarantine verdict {path} is not valid verdict JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+impl QuarantineError {
+    /// Whether the caller gave something wrong (an id), as opposed to a storage failure.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, QuarantineError::InvalidId(_))
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> QuarantineError + '_ {
+    move |source| QuarantineError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One quarantine directory.
+#[derive(Debug, Clone)]
+pub struct Quarantine {
+    root: PathBuf,
+}
+
+impl Quarantine {
+    /// Opens the quarantine at `root`, creating it and its folders (mode 0700) when absent.
+    pub fn open(root: &Path) -> Result<Quarantine, QuarantineError> {
+        durable::create_folder(root).map_err(io_error(root))?;
+        for folder in [Folder::Held, Folder::Released, Folder::Deleted] {
+            let path = root.join(folder.name());
+            durable::create_folder(&path).map_err(io_error(&path))?;
+        }
+        Ok(Quarantine {
+            root: root.to_owned(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of a message's `.eml` file in `folder`.
+    pub fn message_path(&self, folder: Folder, id: QuarantineId) -> PathBuf {
+        self.root.join(folder.name()).join(format!("{id}.eml"))
+    }
+
+    /// The path of a message's verdict in `folder`.
+    pub fn verdict_path(&self, folder: Folder, id: QuarantineId) -> PathBuf {
+        self.root.join(folder.name()).join(format!("{id}.json"))
+    }
+
+    /// Stores a message and its verdict durably; the id is the verdict's.
+    ///
+    /// The `.eml` is written before the `.json`, and listing reads the `.json`
+    /// files, so a message appears in the list only once both are on disk.
+    /// When this returns `Ok`, both files and their folder entries are fsynced.
+    pub fn hold(&self, verdict: &Verdict, raw: &[u8]) -> Result<QuarantineId, QuarantineError> {
+        let id = QuarantineId::parse(&verdict.id)?;
+        let folder = self.root.join(Folder::Held.name());
+        let json = serde_json::to_vec_pretty(verdict).map_err(|source| QuarantineError::Json {
+            path: self.verdict_path(Folder::Held, id),
+            source,
+        })?;
+
+        durable::write_atomic(&folder, &format!("{id}.eml"), raw)
+            .map_err(io_error(&self.message_path(Folder::Held, id)))?;
+        durable::write_atomic(&folder, &format!("{id}.json"), &json)
+            .map_err(io_error(&self.verdict_path(Folder::Held, id)))?;
+        Ok(id)
+    }
+
+    /// Lists the verdicts of held messages, oldest first (UUIDv7 order).
+    pub fn list(&self) -> Result<Vec<Verdict>, QuarantineError> {
+        let folder = self.root.join(Folder::Held.name());
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&folder).map_err(io_error(&folder))? {
+            let entry = entry.map_err(io_error(&folder))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            // Temporary files of an interrupted write and foreign files are skipped.
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if let Ok(id) = QuarantineId::parse(stem) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        ids.into_iter().map(|id| self.verdict(id)).collect()
+    }
+
+    /// Reads the verdict of a held message.
+    pub fn verdict(&self, id: QuarantineId) -> Result<Verdict, QuarantineError> {
+        let path = self.verdict_path(Folder::Held, id);
+        let bytes = fs::read(&path).map_err(|source| self.not_found_or_io(id, &path, source))?;
+        serde_json::from_slice(&bytes).map_err(|source| QuarantineError::Json { path, source })
+    }
+
+    /// Reads a held message and its verdict.
+    pub fn load(&self, id: QuarantineId) -> Result<HeldMessage, QuarantineError> {
+        let verdict = self.verdict(id)?;
+        let path = self.message_path(Folder::Held, id);
+        let raw = fs::read(&path).map_err(|source| self.not_found_or_io(id, &path, source))?;
+        Ok(HeldMessage { id, verdict, raw })
+    }
+
+    /// Moves a held message to `released/` and records it in the audit log.
+    ///
+    /// Call this after the message was delivered: a crash in between leaves it
+    /// held, so it can be released again, rather than lost.
+    pub fn release(&self, id: QuarantineId, user: &str) -> Result<(), QuarantineError> {
+        self.move_to(id, Folder::Released)?;
+        self.audit(user, "release", id)
+    }
+
+    /// Moves a held message to `deleted/` and records it in the audit log.
+    pub fn delete(&self, id: QuarantineId, user: &str) -> Result<(), QuarantineError> {
+        self.move_to(id, Folder::Deleted)?;
+        self.audit(user, "delete", id)
+    }
+
+    fn move_to(&self, id: QuarantineId, folder: Folder) -> Result<(), QuarantineError> {
+        // The verdict goes first, so the message leaves the list before its
+        // `.eml` leaves the folder.
+        let paths = [
+            (
+                self.verdict_path(Folder::Held, id),
+                self.verdict_path(folder, id),
+            ),
+            (
+                self.message_path(Folder::Held, id),
+                self.message_path(folder, id),
+            ),
+        ];
+        for (from, to) in paths {
+            durable::move_durably(&from, &to)
+                .map_err(|source| self.not_found_or_io(id, &from, source))?;
+        }
+        Ok(())
+    }
+
+    fn audit(&self, user: &str, command: &str, id: QuarantineId) -> Result<(), QuarantineError> {
+        let time = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| "unknown-time".to_owned());
+        let user: String = user
+            .chars()
+            .map(|c| {
+                if c.is_whitespace() || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .take(64)
+            .collect();
+        let line = format!("{time} user={user} command={command} id={id}\n");
+        let path = self.root.join("audit.log");
+        durable::append_line(&path, &line).map_err(io_error(&path))
+    }
+
+    fn not_found_or_io(&self, id: QuarantineId, path: &Path, source: io::Error) -> QuarantineError {
+        if source.kind() == io::ErrorKind::NotFound {
+            QuarantineError::NotFound {
+                id,
+                folder: self.root.join(Folder::Held.name()),
+            }
+        } else {
+            QuarantineError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+}
