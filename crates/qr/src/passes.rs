@@ -1,0 +1,276 @@
+//! The renderings of one image that the QR readers are run on, in order.
+
+use image::DynamicImage;
+use serde::Serialize;
+
+use crate::reader::read_symbols;
+use crate::{Decoded, Limits, QrCode};
+
+/// One rendering of an image passed to the QR readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pass {
+    /// The image's luma as decoded.
+    Original,
+    /// Luma stretched so that the 1st and 99th percentiles become black and white.
+    ContrastStretch,
+    /// Luma scaled up 2x with bilinear interpolation, for modules of 1.5-2 px.
+    Upscale,
+    /// Luma inverted, for light-on-dark codes.
+    Inverted,
+    /// The colour channel (red, green, blue or the darkest of them) with the
+    /// widest spread of values, for tinted codes with little luma contrast.
+    Channel,
+    /// Luma scaled down 2x with a box filter, for large photos with noise.
+    Downscale,
+    /// Luma inside a white border, for codes cut off or touching the image edge.
+    Padded,
+}
+
+/// The pixels of one decoded image.
+pub(crate) struct Pixels {
+    luma: Vec<u8>,
+    /// The RGB pixels, kept only when the image has colour.
+    rgb: Option<image::RgbImage>,
+    width: u32,
+    height: u32,
+}
+
+impl Pixels {
+    pub(crate) fn from_image(image: DynamicImage) -> Pixels {
+        let width = image.width();
+        let height = image.height();
+        let luma = image.to_luma8().into_raw();
+        let rgb = if image.color().has_color() {
+            Some(image.to_rgb8())
+        } else {
+            None
+        };
+        Pixels {
+            luma,
+            rgb,
+            width,
+            height,
+        }
+    }
+
+    pub(crate) fn from_luma(luma: Vec<u8>, width: u32, height: u32) -> Pixels {
+        let expected = u64::from(width) * u64::from(height);
+        let luma = if luma.len() as u64 == expected {
+            luma
+        } else {
+            Vec::new()
+        };
+        Pixels {
+            luma,
+            rgb: None,
+            width,
+            height,
+        }
+    }
+}
+
+const ORDER: [Pass; 7] = [
+    Pass::Original,
+    Pass::ContrastStretch,
+    Pass::Upscale,
+    Pass::Inverted,
+    Pass::Channel,
+    Pass::Padded,
+    Pass::Downscale,
+];
+
+/// Runs the passes in order until one finds a symbol or the attempts run out.
+///
+/// A pass that cannot change the image (a stretch of an image that already
+/// spans black to white, a channel of a grey image) is skipped and not counted.
+pub(crate) fn run(pixels: &Pixels, limits: &Limits) -> Decoded {
+    let mut decoded = Decoded {
+        width: pixels.width,
+        height: pixels.height,
+        ..Decoded::default()
+    };
+    if pixels.luma.is_empty() {
+        return decoded;
+    }
+    for pass in ORDER {
+        if decoded.attempts.len() as u64 >= u64::from(limits.max_attempts) {
+            break;
+        }
+        let Some((luma, width, height)) = render(pixels, pass, limits) else {
+            continue;
+        };
+        let mut new_symbols = 0;
+        for payload in read_symbols(luma, width, height) {
+            if decoded.codes.len() >= limits.max_symbols {
+                break;
+            }
+            if decoded.codes.iter().all(|code| code.payload != payload) {
+                decoded.codes.push(QrCode { payload, pass });
+                new_symbols += 1;
+            }
+        }
+        decoded.attempts.push((pass, new_symbols));
+        // NOTE: the passes stop at the first that finds a symbol, so a second
+        // code that only another rendering reveals (one dark-on-light code
+        // beside a light-on-dark one) is missed.
+        if !decoded.codes.is_empty() {
+            break;
+        }
+    }
+    decoded
+}
+
+fn render(pixels: &Pixels, pass: Pass, limits: &Limits) -> Option<(Vec<u8>, u32, u32)> {
+    let (width, height) = (pixels.width, pixels.height);
+    match pass {
+        Pass::Original => Some((pixels.luma.clone(), width, height)),
+        Pass::ContrastStretch => stretch(&pixels.luma).map(|luma| (luma, width, height)),
+        Pass::Upscale => {
+            let pixel_count = u64::from(width) * u64::from(height);
+            if pixel_count * 4 > limits.max_pixels || pixel_count > limits.max_upscale_pixels {
+                return None;
+            }
+            Some(upscale(&pixels.luma, width, height))
+        }
+        Pass::Inverted => Some((
+            pixels.luma.iter().map(|value| 255 - value).collect(),
+            width,
+            height,
+        )),
+        Pass::Channel => best_channel(pixels).map(|luma| (luma, width, height)),
+        Pass::Padded => Some(pad(&pixels.luma, width, height)),
+        Pass::Downscale => {
+            if width.min(height) < limits.min_downscale_side {
+                return None;
+            }
+            Some(downscale(&pixels.luma, width, height))
+        }
+    }
+}
+
+/// The values at the 1st and 99th percentiles.
+fn percentiles(values: &[u8]) -> (u8, u8) {
+    let mut histogram = [0u64; 256];
+    for &value in values {
+        histogram[usize::from(value)] += 1;
+    }
+    let total = values.len() as u64;
+    let cut = total / 100;
+    let mut low = 0u8;
+    let mut seen = 0u64;
+    for (value, count) in histogram.iter().enumerate() {
+        seen += count;
+        if seen > cut {
+            low = value as u8;
+            break;
+        }
+    }
+    let mut high = 255u8;
+    seen = 0;
+    for (value, count) in histogram.iter().enumerate().rev() {
+        seen += count;
+        if seen > cut {
+            high = value as u8;
+            break;
+        }
+    }
+    (low, high)
+}
+
+fn stretch(luma: &[u8]) -> Option<Vec<u8>> {
+    let (low, high) = percentiles(luma);
+    if high <= low || (low <= 8 && high >= 247) {
+        return None;
+    }
+    let range = u32::from(high - low);
+    let table: Vec<u8> = (0..=255u32)
+        .map(|value| {
+            let clamped = value.clamp(u32::from(low), u32::from(high)) - u32::from(low);
+            (clamped * 255 / range) as u8
+        })
+        .collect();
+    Some(
+        luma.iter()
+            .map(|&value| table[usize::from(value)])
+            .collect(),
+    )
+}
+
+fn upscale(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (width as usize, height as usize);
+    let (out_w, out_h) = (w * 2, h * 2);
+    let mut out = vec![0u8; out_w * out_h];
+    for y in 0..out_h {
+        // Sample at the centre of each output pixel, in source coordinates.
+        let sy = ((y as f32 + 0.5) / 2.0 - 0.5).max(0.0);
+        let y0 = (sy as usize).min(h - 1);
+        let y1 = (y0 + 1).min(h - 1);
+        let fy = sy - y0 as f32;
+        for x in 0..out_w {
+            let sx = ((x as f32 + 0.5) / 2.0 - 0.5).max(0.0);
+            let x0 = (sx as usize).min(w - 1);
+            let x1 = (x0 + 1).min(w - 1);
+            let fx = sx - x0 as f32;
+            let top = f32::from(luma[y0 * w + x0]) * (1.0 - fx) + f32::from(luma[y0 * w + x1]) * fx;
+            let bottom =
+                f32::from(luma[y1 * w + x0]) * (1.0 - fx) + f32::from(luma[y1 * w + x1]) * fx;
+            out[y * out_w + x] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+        }
+    }
+    (out, out_w as u32, out_h as u32)
+}
+
+/// Surrounds the image with a white border an eighth of its shorter side wide (at least 8 px).
+fn pad(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
+    let border = (width.min(height) / 8).max(8) as usize;
+    let (w, h) = (width as usize, height as usize);
+    let out_w = w + 2 * border;
+    let out_h = h + 2 * border;
+    let mut out = vec![255u8; out_w * out_h];
+    for (y, row) in luma.chunks_exact(w).enumerate() {
+        let start = (y + border) * out_w + border;
+        out[start..start + w].copy_from_slice(row);
+    }
+    (out, out_w as u32, out_h as u32)
+}
+
+fn downscale(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
+    let (w, out_w, out_h) = (width as usize, width as usize / 2, height as usize / 2);
+    let mut out = Vec::with_capacity(out_w * out_h);
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let sum = u32::from(luma[2 * y * w + 2 * x])
+                + u32::from(luma[2 * y * w + 2 * x + 1])
+                + u32::from(luma[(2 * y + 1) * w + 2 * x])
+                + u32::from(luma[(2 * y + 1) * w + 2 * x + 1]);
+            out.push((sum / 4) as u8);
+        }
+    }
+    (out, out_w as u32, out_h as u32)
+}
+
+/// The channel with the widest percentile spread, when it is wider than luma's.
+fn best_channel(pixels: &Pixels) -> Option<Vec<u8>> {
+    let rgb = pixels.rgb.as_ref()?;
+    let samples = rgb.as_raw();
+    let channel =
+        |pick: fn(&[u8]) -> u8| -> Vec<u8> { samples.chunks_exact(3).map(pick).collect() };
+    let candidates = [
+        channel(|p| p[0]),
+        channel(|p| p[1]),
+        channel(|p| p[2]),
+        channel(|p| p[0].min(p[1]).min(p[2])),
+    ];
+    let spread = |values: &[u8]| {
+        let (low, high) = percentiles(values);
+        high.saturating_sub(low)
+    };
+    let luma_spread = spread(&pixels.luma);
+    candidates
+        .into_iter()
+        .map(|values| (spread(&values), values))
+        .filter(|(candidate_spread, _)| *candidate_spread > luma_spread)
+        .max_by_key(|(candidate_spread, _)| *candidate_spread)
+        .map(|(_, values)| values)
+}

@@ -1,0 +1,51 @@
+//! The calls into rxing: one greyscale rendering in, the texts of its QR symbols out.
+
+use std::collections::HashSet;
+
+use rxing::common::HybridBinarizer;
+use rxing::multi::MultipleBarcodeReader;
+use rxing::multi::qrcode::QRCodeMultiReader;
+use rxing::qrcode::cpp_port::QrReader;
+use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource};
+
+/// Reads every QR symbol in a greyscale buffer of `width` × `height` bytes.
+///
+/// The port of zxing-cpp's detector runs first because it finds more codes
+/// in photos. ZXing Java's multi-symbol detector runs only when it finds
+/// nothing, because it reads some damaged finder patterns the port misses.
+pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<String> {
+    if width == 0 || height == 0 {
+        return Vec::new();
+    }
+    let Ok(source) = Luma8LuminanceSource::new(luma, width, height) else {
+        return Vec::new();
+    };
+    let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+    let hints = hints();
+
+    let found = QrReader
+        .decode_multiple_with_hints(&mut bitmap, &hints)
+        .unwrap_or_default();
+    let found = if found.is_empty() {
+        QRCodeMultiReader::default()
+            .decode_multiple_with_hints(&mut bitmap, &hints)
+            .unwrap_or_default()
+    } else {
+        found
+    };
+    found
+        .into_iter()
+        .filter(|result| *result.getBarcodeFormat() == BarcodeFormat::QR_CODE)
+        .map(|result| result.getText().to_owned())
+        .collect()
+}
+
+fn hints() -> DecodeHints {
+    DecodeHints {
+        TryHarder: Some(true),
+        // Micro QR and rMQR are not used in mail, and their small finder
+        // patterns match texture in photos.
+        PossibleFormats: Some(HashSet::from([BarcodeFormat::QR_CODE])),
+        ..DecodeHints::default()
+    }
+}
