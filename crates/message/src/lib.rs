@@ -12,11 +12,19 @@
 //! Unpacking attachments (archives, Office files, images) is left to
 //! `gatehouse-unpack`, and QR decoding to `gatehouse-qr`.
 
+pub mod decode;
 pub mod links;
 
+mod charset;
+mod headers;
+mod inline_images;
 mod limits;
+mod mime;
 mod model;
 mod parse;
+mod prepare;
+mod transfer;
+mod utf7;
 
 pub use limits::Limits;
 pub use links::{Link, LinkSource};

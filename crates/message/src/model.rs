@@ -4,7 +4,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// One parsed message: decoded headers, bodies and non-body parts.
-#[derive(Debug, Clone, Default)]
+///
+/// It serialises to JSON for tests and tools, with each part's bytes given as their size.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Message {
     pub headers: Headers,
     /// Text and HTML bodies in MIME order, including those of nested messages.
@@ -16,7 +18,7 @@ pub struct Message {
 }
 
 /// The header fields Gatehouse uses, decoded to Unicode.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Headers {
     pub from: Option<Mailbox>,
     pub reply_to: Option<Mailbox>,
@@ -29,6 +31,7 @@ pub struct Headers {
     pub in_reply_to: Vec<String>,
     /// References ids without angle brackets.
     pub references: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub date: Option<OffsetDateTime>,
     /// Received hops, topmost (newest) first.
     pub received: Vec<ReceivedHop>,
@@ -46,7 +49,7 @@ pub struct Mailbox {
 }
 
 /// One `Received` header.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReceivedHop {
     /// The name the sending host gave (HELO) or that was looked up.
     pub from_host: Option<String>,
@@ -55,11 +58,12 @@ pub struct ReceivedHop {
     /// The receiving host.
     pub by_host: Option<String>,
     /// The time after the last `;`.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub date: Option<OffsetDateTime>,
 }
 
 /// One method result from an `Authentication-Results` header, such as `spf=pass`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthResult {
     /// The host that wrote the header (the authserv-id).
     pub authserv_id: String,
@@ -71,14 +75,16 @@ pub struct AuthResult {
     pub properties: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a body is plain text or HTML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BodyKind {
     Plain,
     Html,
 }
 
 /// A text or HTML body decoded to Unicode.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Body {
     pub kind: BodyKind,
     pub text: String,
@@ -87,7 +93,7 @@ pub struct Body {
 }
 
 /// A non-body MIME part.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Part {
     /// The decoded filename (RFC 2047 and RFC 2231), when the part has one.
     pub name: Option<String>,
@@ -97,14 +103,17 @@ pub struct Part {
     pub content_id: Option<String>,
     /// Whether the part is marked `Content-Disposition: inline`.
     pub inline: bool,
+    /// The location of the HTML body that shows this part through a `cid:` reference.
+    pub referenced_from: Option<String>,
     /// The transfer-decoded bytes.
+    #[serde(rename = "size", serialize_with = "serialize_len")]
     pub data: Vec<u8>,
     /// Where the part sits: its filename, or a path through nested messages.
     pub location: String,
 }
 
 /// Something found while parsing that the verdict should mention.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub kind: FindingKind,
     pub location: String,
@@ -112,12 +121,19 @@ pub struct Finding {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What kind of problem a [`Finding`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum FindingKind {
     /// A limit of [`crate::Limits`] stopped the parse before the end.
     LimitReached,
     /// The bytes do not match the declared charset.
     CharsetMismatch,
+    /// The declared charset is unknown; the text was decoded by guess.
+    CharsetUnknown,
     /// The MIME structure is broken in a way that could hide content.
     MalformedMime,
+}
+
+fn serialize_len<S: serde::Serializer>(data: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(data.len() as u64)
 }
