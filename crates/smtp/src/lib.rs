@@ -1,1 +1,36 @@
 //! The before-queue SMTP proxy and delivery to the upstream MTA.
+//!
+//! A client's session is read here, each message is judged by the engine
+//! before the client gets its final reply, and the message is then relayed
+//! upstream, held in the quarantine, or rejected. The modules, from the wire
+//! inwards:
+//!
+//! - [`server`]: tokio tasks that own sockets, timeouts and shutdown;
+//! - [`line`] and [`data`]: sans-I/O framing of command lines and of the
+//!   message text (dot-unstuffing, bare CR/LF, size);
+//! - [`session`]: the explicit [`State`] machine that turns command lines into
+//!   replies;
+//! - [`gateway`]: [`Gateway::accept`] analyses a message on a blocking thread
+//!   and acts on the verdict; [`Gateway::release`] re-injects held mail;
+//! - [`delivery`]: relaying to the upstream MTA with mail-send's per-command
+//!   client, or writing into a Maildir when no upstream is configured.
+//!
+//! Every bound a client can push against is a field of [`Limits`]. Policy
+//! lives in the engine; this crate only translates between SMTP and verdicts.
+
+pub mod data;
+pub mod delivery;
+pub mod gateway;
+pub mod line;
+pub mod server;
+pub mod session;
+
+mod limits;
+mod reply;
+
+pub use delivery::{Delivery, DeliveryError, Maildir, Upstream};
+pub use gateway::{Gateway, ReleaseError};
+pub use limits::Limits;
+pub use reply::Reply;
+pub use server::serve;
+pub use session::{State, Transaction};
