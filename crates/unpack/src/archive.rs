@@ -1,0 +1,366 @@
+//! ZIP archives read into memory entry by entry, every read bounded.
+//!
+//! Nothing is written to disk. The central directory is used when it can be
+//! parsed; when it cannot, or when it hides entries behind duplicate names,
+//! the entries are recovered by scanning for local file headers. Entries
+//! whose data overlap (the `zbsm.zip` family of bombs, where every entry
+//! inflates the same compressed block) are reported and not read.
+
+use std::io::{Cursor, Read};
+
+use zip::read::{ZipReadOptions, read_zipfile_from_stream};
+use zip::result::ZipError;
+
+use crate::walker::Budget;
+use crate::{FindingKind, Limits};
+
+/// One file read out of an archive.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    /// The expanded bytes; partial when reading failed part way.
+    pub(crate) data: Vec<u8>,
+}
+
+/// The readable entries of an archive, and what went wrong on the way.
+#[derive(Debug, Default)]
+pub(crate) struct Archive {
+    pub(crate) entries: Vec<Entry>,
+    /// Findings with the entry they concern (empty for the whole archive).
+    pub(crate) problems: Vec<(FindingKind, String, String)>,
+}
+
+impl Archive {
+    fn problem(&mut self, kind: FindingKind, entry: &str, detail: String) {
+        self.problems.push((kind, entry.to_owned(), detail));
+    }
+}
+
+const LOCAL_HEADER: &[u8] = b"PK\x03\x04";
+/// General-purpose flag bit 11: the name and comment are UTF-8.
+const FLAG_UTF8: u16 = 1 << 11;
+
+/// Reads every entry of a ZIP archive within `limits` and `budget`.
+pub(crate) fn read(data: &[u8], limits: &Limits, budget: &mut Budget) -> Archive {
+    let mut archive = Archive::default();
+    match zip::ZipArchive::new(Cursor::new(data)) {
+        Ok(zip) if zip.has_duplicate_names() => {
+            archive.problem(
+                FindingKind::Unscannable,
+                "",
+                "duplicate entry names in the central directory: readers disagree on which \
+                 entry counts, so every local header was read"
+                    .to_owned(),
+            );
+            read_local_headers(data, limits, budget, &mut archive);
+        }
+        Ok(zip) => read_central_directory(zip, limits, budget, &mut archive),
+        Err(error) => {
+            let before = archive.problems.len();
+            read_local_headers(data, limits, budget, &mut archive);
+            if archive.entries.is_empty() && archive.problems.len() == before {
+                archive.problem(
+                    FindingKind::Unscannable,
+                    "",
+                    format!("damaged ZIP archive, no entry could be recovered: {error}"),
+                );
+            } else {
+                archive.problem(
+                    FindingKind::Unscannable,
+                    "",
+                    format!(
+                        "damaged ZIP central directory ({error}); {} entries recovered from local headers",
+                        archive.entries.len()
+                    ),
+                );
+            }
+        }
+    }
+    archive
+}
+
+fn read_central_directory(
+    mut zip: zip::ZipArchive<Cursor<&[u8]>>,
+    limits: &Limits,
+    budget: &mut Budget,
+    archive: &mut Archive,
+) {
+    match zip.has_overlapping_files() {
+        Ok(false) => {}
+        Ok(true) => {
+            archive.problem(
+                FindingKind::Unscannable,
+                "",
+                format!(
+                    "overlapping entries: {} entries share compressed data (a zip bomb), none was read",
+                    zip.len()
+                ),
+            );
+            return;
+        }
+        Err(error) => {
+            archive.problem(
+                FindingKind::Unscannable,
+                "",
+                format!("entry offsets could not be checked for overlap: {error}"),
+            );
+            return;
+        }
+    }
+    if zip.len() > limits.max_entries {
+        archive.problem(
+            FindingKind::Unscannable,
+            "",
+            format!(
+                "archive has {} entries, over the limit of {} (max_entries); the rest were skipped",
+                zip.len(),
+                limits.max_entries
+            ),
+        );
+    }
+
+    for index in 0..zip.len().min(limits.max_entries) {
+        let name = entry_name_at(&zip, index);
+        if zip
+            .by_index_data(index)
+            .is_ok_and(|entry| entry.encrypted())
+        {
+            archive.problem(
+                FindingKind::Unscannable,
+                &name,
+                format!("entry {name} is encrypted"),
+            );
+            continue;
+        }
+        // A local header that disagrees with the central directory shows
+        // different names or sizes to different readers; note it, then read
+        // the entry as the central directory describes it.
+        let consistent = ZipReadOptions::new().enforce_header_consistency(true);
+        let consistency = zip.by_index_with_options(index, consistent).map(|_| ());
+        match consistency {
+            Ok(()) => {}
+            Err(ZipError::UnsupportedArchive(reason)) => {
+                archive.problem(
+                    FindingKind::Unscannable,
+                    &name,
+                    format!("entry {name} could not be read: {reason}"),
+                );
+                continue;
+            }
+            Err(error) => archive.problem(
+                FindingKind::Unscannable,
+                &name,
+                format!(
+                    "local header of entry {name} disagrees with the central directory: {error}"
+                ),
+            ),
+        }
+        match zip.by_index(index) {
+            Ok(file) => {
+                if !read_entry(file, name, limits, budget, archive) {
+                    return;
+                }
+            }
+            Err(error) => archive.problem(
+                FindingKind::Unscannable,
+                &name,
+                format!("entry {name} could not be read: {error}"),
+            ),
+        }
+    }
+}
+
+fn entry_name_at(zip: &zip::ZipArchive<Cursor<&[u8]>>, index: usize) -> String {
+    zip.by_index_data(index)
+        .map(|entry| decode_name(entry.name_raw(), entry.flags().as_u16()))
+        .unwrap_or_else(|_| format!("#{index}"))
+}
+
+/// Reads one entry within the limits. Returns false when the archive's
+/// remaining entries must not be read (the expansion budget is spent).
+fn read_entry<R: Read>(
+    mut file: zip::read::ZipFile<'_, R>,
+    name: String,
+    limits: &Limits,
+    budget: &mut Budget,
+    archive: &mut Archive,
+) -> bool {
+    if file.is_dir() {
+        return true;
+    }
+    if file.encrypted() {
+        archive.problem(
+            FindingKind::Unscannable,
+            &name,
+            format!("entry {name} is encrypted"),
+        );
+        return true;
+    }
+    let declared = file.size();
+    let compressed = file.compressed_size();
+    let remaining = budget.remaining();
+    if declared > remaining {
+        archive.problem(
+            FindingKind::Unscannable,
+            &name,
+            format!(
+                "entry {name} declares {declared} bytes, over the {remaining} bytes left of max_total_bytes ({}); \
+                 the archive's remaining entries were not read",
+                limits.max_total_bytes
+            ),
+        );
+        return false;
+    }
+    let ratio_cap = compressed
+        .saturating_mul(limits.max_ratio)
+        .max(limits.min_ratio_check_bytes);
+    if declared > ratio_cap {
+        archive.problem(
+            FindingKind::Unscannable,
+            &name,
+            format!(
+                "entry {name} expands {compressed} bytes to {declared}, over the ratio limit of {} (max_ratio)",
+                limits.max_ratio
+            ),
+        );
+        return true;
+    }
+
+    // Declared sizes can lie, so the read itself is capped as well.
+    let cap = ratio_cap.min(remaining);
+    let mut data = Vec::with_capacity(declared.min(cap).min(1 << 20) as usize);
+    let result = (&mut file)
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut data);
+    if data.len() as u64 > cap {
+        data.truncate(cap as usize);
+        let detail = if cap == remaining {
+            format!(
+                "entry {name} expands past the {remaining} bytes left of max_total_bytes ({}), read stopped",
+                limits.max_total_bytes
+            )
+        } else {
+            format!(
+                "entry {name} expands past {cap} bytes, the ratio limit of {} (max_ratio), read stopped",
+                limits.max_ratio
+            )
+        };
+        archive.problem(FindingKind::Unscannable, &name, detail);
+    } else if let Err(error) = result {
+        archive.problem(
+            FindingKind::Unscannable,
+            &name,
+            format!(
+                "entry {name} could not be read completely ({} bytes read): {error}",
+                data.len()
+            ),
+        );
+    }
+    budget.spend(data.len() as u64);
+    archive.entries.push(Entry { name, data });
+    budget.remaining() > 0
+}
+
+/// Recovers entries by reading each local file header in turn.
+fn read_local_headers(data: &[u8], limits: &Limits, budget: &mut Budget, archive: &mut Archive) {
+    let mut offset = 0usize;
+    let mut count = 0usize;
+    while let Some(found) = memchr::memmem::find(&data[offset..], LOCAL_HEADER) {
+        let start = offset + found;
+        if count >= limits.max_entries {
+            archive.problem(
+                FindingKind::Unscannable,
+                "",
+                format!(
+                    "more than {} local headers, the limit (max_entries); the rest were skipped",
+                    limits.max_entries
+                ),
+            );
+            return;
+        }
+        count += 1;
+        let mut cursor = Cursor::new(&data[start..]);
+        let read = match read_zipfile_from_stream(&mut cursor) {
+            Ok(Some(file)) => {
+                let name = decode_name(file.name_raw(), file.flags().as_u16());
+                Ok(Some(read_entry(file, name, limits, budget, archive)))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        };
+        let consumed = match read {
+            Ok(Some(true)) => cursor.position() as usize,
+            Ok(Some(false)) | Ok(None) => return,
+            Err(error) => {
+                let name = local_header_name(&data[start..]).unwrap_or_default();
+                archive.problem(
+                    FindingKind::Unscannable,
+                    &name,
+                    format!("entry {name} at offset {start} could not be read: {error}"),
+                );
+                LOCAL_HEADER.len()
+            }
+        };
+        offset = start + consumed.max(LOCAL_HEADER.len());
+        if offset >= data.len() {
+            return;
+        }
+    }
+}
+
+/// The name in the local file header at the start of `data`.
+fn local_header_name(data: &[u8]) -> Option<String> {
+    let header = data.get(..30)?;
+    let flags = u16::from_le_bytes([header[6], header[7]]);
+    let name_len = usize::from(u16::from_le_bytes([header[26], header[27]]));
+    let raw = data.get(30..30 + name_len)?;
+    Some(decode_name(raw, flags))
+}
+
+/// Names of the first `max` local file headers, without decompressing anything.
+pub(crate) fn local_header_names(data: &[u8], max: usize) -> Vec<String> {
+    memchr::memmem::find_iter(data, LOCAL_HEADER)
+        .filter_map(|offset| local_header_name(&data[offset..]))
+        .take(max)
+        .collect()
+}
+
+/// Decodes an entry name: UTF-8 when flagged or valid, GBK when the bytes
+/// read as GBK text with Chinese characters, else code page 437 as the ZIP
+/// specification says.
+pub(crate) fn decode_name(raw: &[u8], flags: u16) -> String {
+    if flags & FLAG_UTF8 != 0 {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    if let Ok(text) = std::str::from_utf8(raw) {
+        return text.to_owned();
+    }
+    let (gbk, had_errors) = encoding_rs::GBK.decode_without_bom_handling(raw);
+    if !had_errors && gbk.chars().any(is_cjk) {
+        return gbk.into_owned();
+    }
+    raw.iter().map(|&byte| cp437(byte)).collect()
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c), 0x3000..=0x303F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xFF00..=0xFFEF)
+}
+
+/// Code page 437, the ZIP specification's encoding for unflagged names.
+fn cp437(byte: u8) -> char {
+    const HIGH: [char; 128] = [
+        'Ç', 'ü', 'é', 'â', 'ä', 'à', 'å', 'ç', 'ê', 'ë', 'è', 'ï', 'î', 'ì', 'Ä', 'Å', 'É', 'æ',
+        'Æ', 'ô', 'ö', 'ò', 'û', 'ù', 'ÿ', 'Ö', 'Ü', '¢', '£', '¥', '₧', 'ƒ', 'á', 'í', 'ó', 'ú',
+        'ñ', 'Ñ', 'ª', 'º', '¿', '⌐', '¬', '½', '¼', '¡', '«', '»', '░', '▒', '▓', '│', '┤', '╡',
+        '╢', '╖', '╕', '╣', '║', '╗', '╝', '╜', '╛', '┐', '└', '┴', '┬', '├', '─', '┼', '╞', '╟',
+        '╚', '╔', '╩', '╦', '╠', '═', '╬', '╧', '╨', '╤', '╥', '╙', '╘', '╒', '╓', '╫', '╪', '┘',
+        '┌', '█', '▄', '▌', '▐', '▀', 'α', 'ß', 'Γ', 'π', 'Σ', 'σ', 'µ', 'τ', 'Φ', 'Θ', 'Ω', 'δ',
+        '∞', 'φ', 'ε', '∩', '≡', '±', '≥', '≤', '⌠', '⌡', '÷', '≈', '°', '∙', '·', '√', 'ⁿ', '²',
+        '■', '\u{a0}',
+    ];
+    if byte < 0x80 {
+        char::from(byte)
+    } else {
+        HIGH[usize::from(byte - 0x80)]
+    }
+}

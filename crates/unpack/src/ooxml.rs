@@ -1,0 +1,202 @@
+//! Office Open XML packages: DOCX, XLSX, PPTX and their macro and template forms.
+//!
+//! Every part is looked at, whatever its name, because a package's
+//! relationships (not its part names) say which part is the document, and
+//! attackers rename parts. XML parts give text and field codes, `.rels`
+//! parts give every external target, and every other part (media,
+//! embedded packages, OLE objects, VBA projects) becomes a child artifact.
+
+use crate::archive::{self, Entry};
+use crate::fields::{self, FieldTarget};
+use crate::walker::Walker;
+use crate::xml;
+use crate::{Artifact, FindingKind, FoundUrl, UrlKind};
+
+/// Relationship type of a remote template, loaded (with its macros) when the document opens.
+const ATTACHED_TEMPLATE: &str = "/attachedTemplate";
+
+/// Unpacks an Office package into `artifact`.
+pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u8], depth: usize) {
+    let archive = archive::read(data, walker.limits, &mut walker.budget);
+    walker.record_problems(artifact, &archive);
+
+    for entry in &archive.entries {
+        let lower = entry.name.to_ascii_lowercase();
+        if lower.ends_with(".rels") {
+            relationships(walker, artifact, entry);
+        } else if lower == "[content_types].xml" {
+            continue;
+        } else if lower.ends_with(".xml") {
+            content_part(walker, artifact, entry);
+        } else if lower.ends_with(".vml") {
+            // Legacy drawings reference their images and objects through relationships.
+            continue;
+        } else {
+            flag_active_part(walker, artifact, &entry.name, &lower);
+            let location = walker.join(&artifact.location, &entry.name);
+            let child = walker.file(&location, &entry.name, &entry.data, depth + 1, false);
+            artifact.children.push(child);
+        }
+    }
+    if archive.entries.iter().any(|entry| {
+        entry
+            .name
+            .to_ascii_lowercase()
+            .starts_with("xl/macrosheets/")
+    }) {
+        walker.finding(
+            artifact,
+            FindingKind::ActiveContent,
+            "xl/macrosheets",
+            "Excel 4.0 (XLM) macro sheet".to_owned(),
+        );
+    }
+}
+
+/// Flags parts that run code by themselves: ActiveX controls.
+fn flag_active_part(walker: &Walker<'_>, artifact: &mut Artifact, name: &str, lower: &str) {
+    if lower.contains("/activex/") && lower.ends_with(".bin") {
+        walker.finding(
+            artifact,
+            FindingKind::ActiveContent,
+            name,
+            "ActiveX control".to_owned(),
+        );
+    }
+}
+
+fn push_url(walker: &Walker<'_>, artifact: &mut Artifact, url: String, kind: UrlKind, part: &str) {
+    if artifact.urls.len() == walker.limits.max_urls {
+        walker.finding(
+            artifact,
+            FindingKind::Unscannable,
+            part,
+            format!(
+                "more than {} URLs (max_urls); the rest were dropped",
+                walker.limits.max_urls
+            ),
+        );
+    }
+    if artifact.urls.len() >= walker.limits.max_urls {
+        return;
+    }
+    let location = walker.join(&artifact.location, part);
+    artifact.urls.push(FoundUrl {
+        url,
+        kind,
+        location,
+    });
+}
+
+fn relationships(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry) {
+    if !fits(walker, artifact, entry) {
+        return;
+    }
+    let (found, error) = xml::relationships(&entry.data);
+    for relationship in found
+        .into_iter()
+        .filter(|relationship| relationship.external)
+    {
+        if relationship.kind.ends_with(ATTACHED_TEMPLATE) && is_remote(&relationship.target) {
+            walker.finding(
+                artifact,
+                FindingKind::ActiveContent,
+                &entry.name,
+                format!(
+                    "remote template {} is loaded when the document opens",
+                    relationship.target
+                ),
+            );
+        }
+        let kind = if relationship.kind.ends_with("/hyperlink") {
+            UrlKind::Hyperlink
+        } else {
+            UrlKind::ExternalResource
+        };
+        push_url(walker, artifact, relationship.target, kind, &entry.name);
+    }
+    if let Some(error) = error {
+        walker.finding(
+            artifact,
+            FindingKind::Unscannable,
+            &entry.name,
+            format!("relationships part is not well-formed XML ({error}); the relationships before the error were kept"),
+        );
+    }
+}
+
+fn content_part(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry) {
+    if !fits(walker, artifact, entry) {
+        return;
+    }
+    let room = walker
+        .limits
+        .max_text_chars
+        .saturating_sub(artifact.text.chars().count());
+    let content = xml::part_content(&entry.data, room);
+    if !content.text.trim().is_empty() {
+        if !artifact.text.is_empty() {
+            artifact.text.push('\n');
+        }
+        artifact.text.push_str(content.text.trim_end());
+    }
+    for instruction in &content.fields {
+        match fields::target(instruction) {
+            Some(FieldTarget::Hyperlink(url)) => {
+                push_url(walker, artifact, url, UrlKind::Text, &entry.name)
+            }
+            Some(FieldTarget::Fetch(url)) => push_url(
+                walker,
+                artifact,
+                url,
+                UrlKind::ExternalResource,
+                &entry.name,
+            ),
+            Some(FieldTarget::Dde(command)) => walker.finding(
+                artifact,
+                FindingKind::ActiveContent,
+                &entry.name,
+                format!("DDE field runs {command:?}"),
+            ),
+            None => {}
+        }
+    }
+    if let Some(error) = content.error {
+        walker.finding(
+            artifact,
+            FindingKind::Unscannable,
+            &entry.name,
+            format!("part is not well-formed XML ({error}); the text before the error was kept"),
+        );
+    }
+}
+
+/// Whether a part is small enough to parse; records a finding when it is not.
+fn fits(walker: &Walker<'_>, artifact: &mut Artifact, entry: &Entry) -> bool {
+    let size = entry.data.len() as u64;
+    if size <= walker.limits.max_xml_bytes {
+        return true;
+    }
+    walker.finding(
+        artifact,
+        FindingKind::Unscannable,
+        &entry.name,
+        format!(
+            "XML part of {size} bytes was not parsed: the limit is {} bytes (max_xml_bytes)",
+            walker.limits.max_xml_bytes
+        ),
+    );
+    false
+}
+
+/// Whether a template path is fetched over the network (HTTP, WebDAV or SMB),
+/// not a local path Word recorded when the document was made.
+fn is_remote(target: &str) -> bool {
+    let lower = target.trim().to_ascii_lowercase();
+    lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("\\\\")
+        || lower.starts_with("//")
+        || lower.starts_with("file://\\\\")
+        || (lower.starts_with("file://") && !lower.starts_with("file:///"))
+}
