@@ -20,6 +20,11 @@ const MAX_SNIFF_BYTES: usize = 64 * 1024;
 /// second-guessed: a few accented letters are too little evidence.
 const MIN_HIGH_BYTES_FOR_MISMATCH: usize = 8;
 
+/// Minimum share of non-ASCII bytes, in percent of the non-space bytes, before
+/// one single-byte charset is taken for another. English text with a few stray
+/// bytes gives the detector too little to tell windows-1252 from windows-1251.
+const MIN_HIGH_BYTE_PERCENT_SINGLE_BYTE: usize = 20;
+
 /// A charset that Gatehouse can decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Charset {
@@ -71,7 +76,13 @@ impl Charset {
 /// or one that cannot be decoded (`iso-2022-kr`, which the WHATWG standard maps
 /// to its replacement decoder).
 pub(crate) fn lookup(label: &str) -> Option<Charset> {
-    let label = label.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+    // Broken mailers leave junk around the label (`=utf-8`, `utf-8 <div …`).
+    let label = label
+        .trim()
+        .trim_start_matches(|c: char| matches!(c, '"' | '\'' | '='))
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '<' | ','))
+        .next()
+        .unwrap_or_default();
     let lower = label.to_ascii_lowercase();
     let lower = lower.as_str();
 
@@ -92,6 +103,9 @@ pub(crate) fn lookup(label: &str) -> Option<Charset> {
         }
         "unicode" | "ucs-2" | "utf-16" => return Some(Charset::Encoding(UTF_16LE)),
         "utf8" | "utf-8" | "unicode-1-1-utf-8" => return Some(Charset::Encoding(UTF_8)),
+        "ansi-x3.4-1968" | "ansi_x3.4-1968" | "ascii" | "us-ascii" | "iso646-us" | "646" => {
+            return Some(Charset::Encoding(encoding_rs::WINDOWS_1252));
+        }
         _ => {}
     }
 
@@ -279,7 +293,13 @@ fn second_guess_single_byte(declared: Charset, bytes: &[u8]) -> Option<Decoded> 
         return None;
     }
     let differs = if guess.is_single_byte() {
-        script_family(guess) != script_family_of(declared)
+        let non_space = bytes
+            .iter()
+            .filter(|byte| !byte.is_ascii_whitespace())
+            .count();
+        let share = high_bytes * 100 / non_space.max(1);
+        share >= MIN_HIGH_BYTE_PERCENT_SINGLE_BYTE
+            && script_family(guess) != script_family_of(declared)
     } else {
         true
     };
@@ -348,6 +368,9 @@ mod tests {
             ("\"koi8-r\"", "KOI8-R"),
             ("shift_jis", "Shift_JIS"),
             ("iso-2022-jp", "ISO-2022-JP"),
+            ("ansi-x3.4-1968", "windows-1252"),
+            ("=utf-8", "UTF-8"),
+            ("utf-8 <div style=", "UTF-8"),
         ];
         for (label, expected) in cases {
             let found = lookup(label).map(Charset::name);

@@ -48,12 +48,16 @@ pub(crate) fn raw_fields<'a>(
 pub(crate) fn read(fields_of_part: &[RawField<'_>], findings: &mut Vec<Finding>) -> Headers {
     let mut headers = Headers::default();
     let mut problems: Vec<(&str, LabelProblem)> = Vec::new();
+    let mut senders: Vec<String> = Vec::new();
 
     for field in fields_of_part {
-        if field.is("from") && headers.from.is_none() {
+        if field.is("from") {
             let (list, found) = address::parse_list(field.value);
-            headers.from = list.into_iter().next();
-            problems.extend(found.into_iter().map(|problem| ("From", problem)));
+            senders.extend(list.iter().map(|mailbox| mailbox.address.clone()));
+            if headers.from.is_none() {
+                headers.from = list.into_iter().next();
+                problems.extend(found.into_iter().map(|problem| ("From", problem)));
+            }
         } else if field.is("reply-to") && headers.reply_to.is_none() {
             let (list, found) = address::parse_list(field.value);
             headers.reply_to = list.into_iter().next();
@@ -107,6 +111,18 @@ pub(crate) fn read(fields_of_part: &[RawField<'_>], findings: &mut Vec<Finding>)
         }
     }
 
+    // Clients differ in which of several senders they show, so the verdict must see them all.
+    if senders.len() > 1 {
+        findings.push(Finding {
+            kind: FindingKind::MalformedMime,
+            location: "header From".to_owned(),
+            detail: format!(
+                "{} sender addresses in From: {}",
+                senders.len(),
+                senders.join(", ")
+            ),
+        });
+    }
     for (name, problem) in problems {
         findings.push(label_finding(&format!("header {name}"), problem));
     }

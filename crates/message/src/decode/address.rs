@@ -91,14 +91,9 @@ fn mailbox_from(tokens: &[Token]) -> Option<(Mailbox, Vec<LabelProblem>)> {
                         .collect();
                     (clean_address(word), phrase)
                 }
-                None => {
-                    let words: Vec<&Token> = tokens
-                        .iter()
-                        .filter(|t| matches!(t, Token::Word(_) | Token::Quoted(_)))
-                        .collect();
-                    let joined = join_phrase(&words, false);
-                    (clean_address(&joined), Vec::new())
-                }
+                // Neither brackets nor an `@`: a name without an address,
+                // as in `From: Whomever`.
+                None => (String::new(), tokens.iter().collect()),
             }
         }
     };
@@ -303,8 +298,9 @@ mod tests {
 
     #[test]
     fn parses_common_forms() {
-        let cases: [(&str, &str, Option<&str>); 7] = [
+        let cases: [(&str, &str, Option<&str>); 8] = [
             ("a@example.com", "a@example.com", None),
+            ("Whomever", "", Some("Whomever")),
             ("<a@example.com>", "a@example.com", None),
             ("Alice <a@example.com>", "a@example.com", Some("Alice")),
             (
