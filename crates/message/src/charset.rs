@@ -43,6 +43,11 @@ impl Charset {
     /// Decodes bytes, replacing malformed sequences with U+FFFD; the flag says whether any were.
     pub(crate) fn decode(self, bytes: &[u8]) -> (Cow<'_, str>, bool) {
         match self {
+            Charset::Encoding(encoding) if encoding == encoding_rs::ISO_2022_JP => {
+                let collapsed = collapse_iso_2022_jp_escapes(bytes);
+                let (text, malformed) = encoding.decode_without_bom_handling(&collapsed);
+                (Cow::Owned(text.into_owned()), malformed)
+            }
             Charset::Encoding(encoding) => encoding.decode_without_bom_handling(bytes),
             Charset::Utf7 => {
                 let (text, malformed) = utf7::decode(bytes);
@@ -68,6 +73,35 @@ impl Charset {
             Charset::Utf7 => false,
         }
     }
+}
+
+/// Drops an ISO-2022-JP escape sequence that another one follows at once.
+///
+/// Joining encoded-words or RFC 2231 sections puts one word's closing
+/// `ESC ( B` right before the next word's `ESC $ B`. The WHATWG decoder that
+/// encoding_rs implements treats such back-to-back escapes as an error,
+/// although the text is unambiguous and mail clients display it.
+fn collapse_iso_2022_jp_escapes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    const ESC: u8 = 0x1B;
+    const ESCAPE_LEN: usize = 3;
+    if !bytes
+        .windows(ESCAPE_LEN + 1)
+        .any(|w| w[0] == ESC && w[ESCAPE_LEN] == ESC)
+    {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let redundant = bytes[index] == ESC && bytes.get(index + ESCAPE_LEN) == Some(&ESC);
+        if redundant {
+            index += ESCAPE_LEN;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    Cow::Owned(out)
 }
 
 /// Looks up a charset label as found in MIME headers and encoded-words.

@@ -104,6 +104,8 @@ pub(crate) struct Walker<'l> {
     parts_seen: usize,
     part_limit_reported: bool,
     nested_messages: usize,
+    /// `--boundary` of every enclosing multipart, innermost last.
+    delimiters: Vec<Vec<u8>>,
 }
 
 impl<'l> Walker<'l> {
@@ -114,6 +116,7 @@ impl<'l> Walker<'l> {
             parts_seen: 0,
             part_limit_reported: false,
             nested_messages: 0,
+            delimiters: Vec::new(),
         }
     }
 
@@ -178,12 +181,26 @@ impl<'l> Walker<'l> {
 
         match &part.body {
             PartType::Multipart(children) => {
+                let delimiter = info
+                    .content_type
+                    .param("boundary")
+                    .map(|boundary| format!("--{boundary}").into_bytes());
+                if children.is_empty() {
+                    self.childless_multipart(parsed, part, delimiter.as_deref(), prefix);
+                }
+                let pushed = delimiter.is_some();
+                if let Some(delimiter) = delimiter {
+                    self.delimiters.push(delimiter);
+                }
                 for &child in children {
                     // Children follow their parent in mail-parser's flat list; anything else would loop.
                     let child = child as usize;
                     if child > id {
                         self.walk_part(parsed, child, prefix, depth + 1);
                     }
+                }
+                if pushed {
+                    self.delimiters.pop();
                 }
             }
             PartType::Message(nested) if !nested.parts.is_empty() => {
@@ -207,6 +224,36 @@ impl<'l> Walker<'l> {
         }
     }
 
+    /// A multipart without a single part, as when the opening delimiter is
+    /// missing: what stands before its closing delimiter is read as text.
+    fn childless_multipart(
+        &mut self,
+        parsed: &mail_parser::Message<'_>,
+        part: &MessagePart<'_>,
+        delimiter: Option<&[u8]>,
+        prefix: &str,
+    ) {
+        let start = (part.offset_body as usize).min(parsed.raw_message.len());
+        let mut raw = &parsed.raw_message[start..];
+        if let Some(delimiter) = delimiter {
+            raw = cut_at_delimiters(raw, &[delimiter.to_vec()]);
+        }
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let location = join_location(prefix, "body");
+        self.message.findings.push(Finding {
+            kind: FindingKind::MalformedMime,
+            location: location.clone(),
+            detail:
+                "multipart without an opening delimiter; the text before its end is read as a body"
+                    .to_owned(),
+        });
+        let scanned = &raw[..raw.len().min(self.limits.max_body_bytes)];
+        let text = charset::decode_unlabelled(scanned);
+        self.push_body(BodyKind::Plain, text, location);
+    }
+
     /// A part that claims to be a message but holds none: keep its bytes as an
     /// attachment and scan them as text.
     fn not_a_message(
@@ -221,7 +268,7 @@ impl<'l> Walker<'l> {
             location: location.to_owned(),
             detail: format!("a {} part does not hold a message", info.mime_type()),
         });
-        let data = body_bytes(parsed, part, info);
+        let data = body_bytes(parsed, part, info, &self.delimiters);
         let text = charset::decode_unlabelled(&data);
         self.push_body(BodyKind::Plain, text, location.to_owned());
         self.push_part(info, data, location.to_owned());
@@ -248,7 +295,7 @@ impl<'l> Walker<'l> {
             return;
         }
         if !textual && !mime_type.starts_with("multipart/") {
-            let data = body_bytes(parsed, part, info);
+            let data = body_bytes(parsed, part, info, &self.delimiters);
             self.push_part(info, data, location.to_owned());
             return;
         }
@@ -263,7 +310,7 @@ impl<'l> Walker<'l> {
             });
         }
 
-        let data = body_bytes(parsed, part, info);
+        let data = body_bytes(parsed, part, info, &self.delimiters);
         let body_location = if info.is_attachment() {
             location.to_owned()
         } else {
@@ -333,17 +380,47 @@ fn is_message_type(mime_type: &str) -> bool {
 
 /// The transfer-decoded bytes of a part, read from the raw message by its
 /// declared Content-Transfer-Encoding.
+///
+/// A part of a multipart that never closed runs, in mail-parser's offsets, to
+/// the end of its parent; it is cut at the first delimiter of any enclosing multipart.
 fn body_bytes(
     parsed: &mail_parser::Message<'_>,
     part: &MessagePart<'_>,
     info: &PartInfo,
+    delimiters: &[Vec<u8>],
 ) -> Vec<u8> {
     let start = part.offset_body as usize;
     let end = (part.offset_end as usize).clamp(start, parsed.raw_message.len().max(start));
     let raw = parsed.raw_message.get(start..end).unwrap_or_default();
+    let raw = cut_at_delimiters(raw, delimiters);
     match info.transfer_encoding.as_str() {
         "base64" => transfer::base64_body(raw),
         "quoted-printable" => transfer::quoted_printable(raw),
         _ => raw.to_vec(),
     }
+}
+
+/// Cuts `raw` before the first line that starts with one of `delimiters`,
+/// together with the line break before that line.
+fn cut_at_delimiters<'a>(raw: &'a [u8], delimiters: &[Vec<u8>]) -> &'a [u8] {
+    if delimiters.is_empty() {
+        return raw;
+    }
+    let mut line_start = 0;
+    while line_start < raw.len() {
+        let line = &raw[line_start..];
+        if delimiters
+            .iter()
+            .any(|delimiter| line.starts_with(delimiter))
+        {
+            let before = &raw[..line_start];
+            let before = before.strip_suffix(b"\n").unwrap_or(before);
+            return before.strip_suffix(b"\r").unwrap_or(before);
+        }
+        match memchr::memchr(b'\n', line) {
+            Some(offset) => line_start += offset + 1,
+            None => break,
+        }
+    }
+    raw
 }

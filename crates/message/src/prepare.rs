@@ -40,6 +40,8 @@ struct Scan<'a, 'l> {
     stack: Vec<Frame>,
     in_headers: bool,
     block_start: usize,
+    /// Whether the header block being read is that of a nested message.
+    block_is_message: bool,
     parts: usize,
     findings: Vec<Finding>,
 }
@@ -55,6 +57,7 @@ pub(crate) fn prepare<'a>(raw: &'a [u8], limits: &Limits) -> Prepared<'a> {
         stack: Vec::new(),
         in_headers: true,
         block_start: 0,
+        block_is_message: false,
         parts: 0,
         findings: Vec::new(),
     };
@@ -94,8 +97,18 @@ impl<'a> Scan<'a, '_> {
                         }
                         // A nested message's headers start on the next line.
                         self.block_start = line_end;
+                        self.block_is_message = self.in_headers;
                         position = line_end;
                         continue;
+                    }
+                    // A message/rfc822 part that starts with no header field at
+                    // all holds no message; mail-parser reports it as text, which
+                    // the walk turns into a finding, so it is left as it is.
+                    HeaderLine::BodyStarts
+                        if self.block_is_message && position == self.block_start =>
+                    {
+                        self.in_headers = false;
+                        self.block_is_message = false;
                     }
                     HeaderLine::BodyStarts => {
                         self.findings.push(Finding {
@@ -111,16 +124,20 @@ impl<'a> Scan<'a, '_> {
                 }
                 // The headers ended without a blank line: close the block, then
                 // read this line as body, also when the part is a nested message.
-                if let Some(cut) = self.end_of_headers(position) {
-                    return cut;
+                if self.in_headers {
+                    if let Some(cut) = self.end_of_headers(position) {
+                        return cut;
+                    }
+                    self.in_headers = false;
+                    self.block_is_message = false;
                 }
-                self.in_headers = false;
             }
 
             if line.starts_with(b"--") {
                 self.delimiter(line);
                 if self.in_headers {
                     self.block_start = line_end;
+                    self.block_is_message = false;
                 }
             }
             position = line_end;
