@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use gatehouse_graph::{Direction, GraphError, GraphStore, Observation};
+use gatehouse_graph::{Direction, GraphError, GraphStore, Learning, Observation};
 use gatehouse_message::Message;
 use gatehouse_policy::Policy;
 use time::OffsetDateTime;
@@ -129,8 +129,11 @@ impl Engine {
 
     /// Teaches the graph a message whose delivery or release is durable.
     pub fn learn(&self, analysis: &Analysis, outcome: Outcome) -> Result<(), EngineError> {
-        let _ = outcome;
-        self.graph.observe(&analysis.observation)?;
+        let learning = match outcome {
+            Outcome::Delivered | Outcome::Released => Learning::Familiar,
+            Outcome::Held => Learning::WindowOnly,
+        };
+        self.graph.observe(&analysis.observation, learning)?;
         Ok(())
     }
 
@@ -219,21 +222,27 @@ fn observation(
         .collect();
     link_domains.sort();
     link_domains.dedup();
-    Observation {
+    let key = match &message.headers.message_id {
+        Some(id) => format!("mid:{id}"),
+        None => String::new(),
+    };
+    let mut observation = Observation::new(
         time,
         direction,
-        message_id: message.headers.message_id.clone(),
-        sender: envelope.mail_from.to_lowercase(),
-        sender_display_name: message
-            .headers
-            .from
-            .as_ref()
-            .and_then(|from| from.display_name.clone()),
-        recipients: envelope
+        key,
+        envelope.mail_from.to_lowercase(),
+        envelope
             .rcpt_to
             .iter()
             .map(|rcpt| rcpt.to_lowercase())
             .collect(),
-        link_domains,
-    }
+    );
+    observation.message_id = message.headers.message_id.clone();
+    observation.sender_display_name = message
+        .headers
+        .from
+        .as_ref()
+        .and_then(|from| from.display_name.clone());
+    observation.link_domains = link_domains;
+    observation
 }

@@ -36,29 +36,30 @@ pub(crate) fn fire(input: &Input<'_>) -> Vec<Fired> {
     if input.direction != Direction::Inbound {
         return fired;
     }
-    let lookup = Lookup {
-        sender: input.envelope.mail_from.to_lowercase(),
-        recipients: input
+    let mut lookup = Lookup::new(
+        time::OffsetDateTime::now_utc(),
+        input.envelope.mail_from.to_lowercase(),
+        input
             .envelope
             .rcpt_to
             .iter()
             .map(|rcpt| rcpt.to_lowercase())
             .collect(),
-        link_domains: input
-            .content
-            .links
-            .iter()
-            .map(|link| link.domain.clone())
-            .collect(),
-        reply_to_ids: input
-            .message
-            .headers
-            .in_reply_to
-            .iter()
-            .chain(&input.message.headers.references)
-            .cloned()
-            .collect(),
-    };
+    );
+    lookup.link_domains = input
+        .content
+        .links
+        .iter()
+        .map(|link| link.domain.clone())
+        .collect();
+    lookup.reply_to_ids = input
+        .message
+        .headers
+        .in_reply_to
+        .iter()
+        .chain(&input.message.headers.references)
+        .cloned()
+        .collect();
     let familiarity = match input.graph.lookup(&lookup) {
         Ok(familiarity) => familiarity,
         Err(err) => {
@@ -66,28 +67,28 @@ pub(crate) fn fire(input: &Input<'_>) -> Vec<Fired> {
             return fired;
         }
     };
-    if !familiarity.sender_known {
+    if familiarity.sender.is_none() {
         fired.push(Fired {
             id: "sender.first_contact",
             evidence: format!("first mail from {}", lookup.sender),
         });
     }
-    if !familiarity.sender_domain_known {
+    if familiarity.sender_domain.is_none() {
         fired.push(Fired {
             id: "sender.domain_new",
             evidence: format!("domain of {} never seen", lookup.sender),
         });
     }
-    for recipient in &familiarity.new_recipients {
+    for pair in familiarity.pairs.iter().filter(|pair| pair.fact.is_none()) {
         fired.push(Fired {
             id: "recipient.first_contact",
-            evidence: format!("{} never exchanged mail with {}", recipient, lookup.sender),
+            evidence: format!("{} never exchanged mail with {}", pair.name, lookup.sender),
         });
     }
-    for domain in &familiarity.new_link_domains {
+    for domain in familiarity.link_domains.iter().filter(|known| known.fact.is_none()) {
         fired.push(Fired {
             id: "link.domain_new",
-            evidence: format!("{domain} never seen in any mail"),
+            evidence: format!("{} never seen in any mail", domain.name),
         });
     }
     for link in &input.content.links {

@@ -1,16 +1,58 @@
-//! The policy: how much each signal weighs and where the thresholds lie.
+//! The policy: how much each signal weighs, where the thresholds lie, and the
+//! lists and parameters the signals read.
 //!
 //! A [`Policy`] is read from a TOML file (`policies/default.toml` is embedded
-//! as the default), validated at load, and then immutable. It turns a list of
-//! fired signal ids into a score and the score into an [`Action`].
+//! as the default), validated at load, and then immutable. Its central parts:
+//! - [`Scoring`]: weights, thresholds and [`Mode`], once for the whole
+//!   organisation and once per recipient domain that has an override;
+//! - [`CampaignPolicy`] and [`Baseline`]: the windows and thresholds that
+//!   decide when something is a campaign or rare;
+//! - the allow and block lists ([`Policy::list_match`]) and the role names
+//!   that internal senders use ([`Policy::role_names`]).
+//!
+//! The signal ids a policy may weigh are [`SIGNAL_IDS`]; an unknown id is an
+//! error at load, so a typo never silently weighs 0.
+
+mod file;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use validate::PolicyError;
+
 /// The policy every build carries, used when the configuration names none.
 pub const DEFAULT_POLICY: &str = include_str!("../../../policies/default.toml");
+
+/// Every signal id the engine can fire and a policy can weigh.
+pub const SIGNAL_IDS: &[&str] = &[
+    "sender.first_contact",
+    "sender.domain_new",
+    "recipient.first_contact",
+    "sender.display_name_internal",
+    "sender.display_name_new",
+    "campaign.sender_pattern",
+    "campaign.burst",
+    "link.domain_new",
+    "link.in_qr",
+    "link.in_attachment",
+    "link.obfuscated",
+    "link.domain_young",
+    "attachment.type_new",
+    "attachment.active_content",
+    "attachment.unscannable",
+    "content.script_unusual",
+    "origin.network_new",
+    "origin.client_mismatch",
+    "auth.fail",
+    "thread.known_reply",
+    "endpoint.alert",
+];
+
+/// Signals whose weight may be negative: evidence that lowers the score.
+pub const LOWERING_SIGNAL_IDS: &[&str] = &["thread.known_reply"];
 
 /// What happens to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -22,34 +64,140 @@ pub enum Action {
     Reject,
 }
 
-/// A validated policy.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Policy {
-    pub thresholds: Thresholds,
-    /// Weight per signal id; a signal without a weight counts 0.
-    pub weights: BTreeMap<String, f64>,
+/// Whether the policy may hold and reject, or only tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Tag at most: for a new deployment that is still learning what is normal.
+    Learn,
+    /// Act on the thresholds.
+    #[default]
+    Enforce,
 }
 
 /// Scores at or above which a message is tagged, held or rejected.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub tag: f64,
     pub hold: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject: Option<f64>,
 }
 
-/// The policy file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    #[error("cannot read policy file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("invalid policy {origin}: {message}")]
-    Invalid { origin: String, message: String },
+/// Weights, thresholds and mode: everything that turns signals into an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoring {
+    pub mode: Mode,
+    pub thresholds: Thresholds,
+    /// Weight per signal id; a signal without a weight counts 0.
+    pub weights: BTreeMap<String, f64>,
+    /// Weights used instead when the signal's evidence sits inside an
+    /// attachment (a QR code in a document weighs more than one in the body).
+    pub attachment_weights: BTreeMap<String, f64>,
+}
+
+impl Scoring {
+    /// The weight of a signal id, 0 when the policy does not list it.
+    pub fn weight(&self, signal_id: &str) -> f64 {
+        self.weights.get(signal_id).copied().unwrap_or(0.0)
+    }
+
+    /// The weight of a signal whose evidence sits inside an attachment.
+    pub fn weight_in_attachment(&self, signal_id: &str) -> f64 {
+        self.attachment_weights
+            .get(signal_id)
+            .copied()
+            .unwrap_or_else(|| self.weight(signal_id))
+    }
+
+    /// The action for a score, before the mode caps it.
+    pub fn threshold_action(&self, score: f64) -> Action {
+        if self.thresholds.reject.is_some_and(|reject| score >= reject) {
+            Action::Reject
+        } else if score >= self.thresholds.hold {
+            Action::Hold
+        } else if score >= self.thresholds.tag {
+            Action::Tag
+        } else {
+            Action::Deliver
+        }
+    }
+
+    /// The action for a score: the thresholds, then the mode, which in
+    /// `learn` allows nothing stronger than tag.
+    pub fn action_for(&self, score: f64) -> Action {
+        let action = self.threshold_action(score);
+        match self.mode {
+            Mode::Learn => action.min(Action::Tag),
+            Mode::Enforce => action,
+        }
+    }
+}
+
+/// When new senders, hashes, link domains or subjects add up to a campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignPolicy {
+    /// How far back the sliding window reaches.
+    pub window: time::Duration,
+    /// `campaign.sender_pattern` fires when this many distinct new addresses
+    /// of one domain share a local-part shape within the window, the current one included.
+    pub min_senders: usize,
+    /// `campaign.burst` fires when messages of one cluster reached this many distinct recipients.
+    pub min_recipients: usize,
+    /// How long matching mail is held after a cluster crosses its threshold.
+    pub response: time::Duration,
+    /// Shared mail domains (freemail) where unrelated people share a domain:
+    /// no sender-pattern or domain cluster is formed for them.
+    pub shared_domains: Vec<String>,
+}
+
+/// How much history a signal needs before it judges rarity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    /// Messages a recipient (else the organisation) must have received before
+    /// `content.script_unusual` judges a script rare for it.
+    pub min_messages: u64,
+    /// A script or type is rare below this share of received messages.
+    pub rare_share: f64,
+    /// The organisation rarely receives an attachment type when it received fewer than this many.
+    pub rare_attachment_count: u64,
+    /// Messages from a domain before `origin.network_new` and `origin.client_mismatch` judge it.
+    pub min_network_messages: u64,
+}
+
+/// Which list a sender matched, and the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListMatch {
+    Allow(String),
+    Block(String),
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Scoring for every recipient domain without an override.
+    pub scoring: Scoring,
+    /// Scoring per recipient domain (lower-case, ASCII), overrides merged over the default.
+    pub overrides: BTreeMap<String, Scoring>,
+    /// Signal ids that may reach the hold threshold on their own.
+    pub may_hold_alone: Vec<String>,
+    /// The most a message from a first-contact sender with no links and no
+    /// attachments may get, whatever its score.
+    pub plain_first_contact_max: Action,
+    pub campaign: CampaignPolicy,
+    pub baseline: Baseline,
+    /// Allowed senders: addresses or domains (a domain covers its subdomains).
+    pub allow: Vec<String>,
+    /// Blocked senders, matched like `allow`; block wins over allow.
+    pub block: Vec<String>,
+    /// What a blocked sender's mail gets.
+    pub block_action: Action,
+    /// Role names per language tag, as written in the file.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Authentication-Results from these hosts (and from subdomains of the
+    /// local domains) are trusted; any other host could have written them.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 impl Policy {
@@ -64,44 +212,91 @@ impl Policy {
 
     /// Parses and validates policy text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        toml::from_str(text).map_err(|err| PolicyError::Invalid {
+        let file: file::PolicyFile = toml::from_str(text).map_err(|err| PolicyError::Syntax {
             origin: origin.to_owned(),
-            message: err.to_string(),
-        })
+            message: err.message().to_owned(),
+            line: err.span().map(|span| {
+                text.as_bytes()[..span.start.min(text.len())]
+                    .iter()
+                    .filter(|byte| **byte == b'\n')
+                    .count()
+                    + 1
+            }),
+        })?;
+        validate::build(file, origin)
     }
 
     /// The embedded default policy.
     pub fn embedded_default() -> Policy {
-        Policy::from_toml(DEFAULT_POLICY, "policies/default.toml (embedded)")
-            .expect("the embedded default policy is valid; a test checks it")
-    }
-
-    /// The weight of a signal id, 0 when the policy does not list it.
-    pub fn weight(&self, signal_id: &str) -> f64 {
-        self.weights.get(signal_id).copied().unwrap_or(0.0)
-    }
-
-    /// The action for a score.
-    pub fn action_for(&self, score: f64) -> Action {
-        if self.thresholds.reject.is_some_and(|reject| score >= reject) {
-            Action::Reject
-        } else if score >= self.thresholds.hold {
-            Action::Hold
-        } else if score >= self.thresholds.tag {
-            Action::Tag
-        } else {
-            Action::Deliver
+        match Policy::from_toml(DEFAULT_POLICY, "policies/default.toml (embedded)") {
+            Ok(policy) => policy,
+            // A unit test loads the embedded policy, so this is unreachable in a tested build.
+            Err(err) => panic!("the embedded default policy is invalid: {err}"),
         }
     }
+
+    /// The scoring for a recipient domain: its override, the override of its
+    /// nearest parent domain, else the default.
+    pub fn scoring_for(&self, recipient_domain: &str) -> &Scoring {
+        let domain = recipient_domain.trim_end_matches('.').to_ascii_lowercase();
+        let mut candidate = domain.as_str();
+        loop {
+            if let Some(scoring) = self.overrides.get(candidate) {
+                return scoring;
+            }
+            match candidate.split_once('.') {
+                Some((_, parent)) if !parent.is_empty() => candidate = parent,
+                _ => return &self.scoring,
+            }
+        }
+    }
+
+    /// The weight of a signal id under the default scoring, 0 when the policy does not list it.
+    pub fn weight(&self, signal_id: &str) -> f64 {
+        self.scoring.weight(signal_id)
+    }
+
+    /// The action for a score under the default scoring and mode.
+    pub fn action_for(&self, score: f64) -> Action {
+        self.scoring.action_for(score)
+    }
+
+    /// Matches a normalised sender address against the block list, then the allow list.
+    pub fn list_match(&self, sender: &str) -> Option<ListMatch> {
+        let find = |list: &[String]| {
+            list.iter()
+                .find(|entry| entry_matches(entry, sender))
+                .cloned()
+        };
+        if let Some(entry) = find(&self.block) {
+            return Some(ListMatch::Block(entry));
+        }
+        find(&self.allow).map(ListMatch::Allow)
+    }
+
+    /// Every role name with its language tag.
+    pub fn role_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.roles.iter().flat_map(|(language, names)| {
+            names
+                .iter()
+                .map(move |name| (language.as_str(), name.as_str()))
+        })
+    }
+}
+
+/// Whether a list entry covers an address: the same address, the same
+/// domain, or a parent of the address's domain.
+fn entry_matches(entry: &str, address: &str) -> bool {
+    if entry.contains('@') {
+        return entry.eq_ignore_ascii_case(address);
+    }
+    let domain = address
+        .rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .unwrap_or(address);
+    let domain = domain.to_ascii_lowercase();
+    domain == *entry || domain.ends_with(&format!(".{entry}"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_default_is_valid() {
-        let policy = Policy::from_toml(DEFAULT_POLICY, "default");
-        assert!(policy.is_ok(), "{:?}", policy.err());
-    }
-}
+mod tests;
