@@ -1,3 +1,67 @@
-//! The `gatehouse` command.
+//! The `gatehouse` command: the SMTP proxy, file scanning, history import,
+//! quarantine management and graph statistics.
+//!
+//! `cli` holds the arguments as given; `config` turns the config file into
+//! settings; each command lives in its own module and wires the library
+//! crates together. Exit status: 0 success, 1 a runtime error, 2 invalid
+//! usage or configuration.
 
-fn main() {}
+mod cli;
+mod config;
+mod graph;
+mod input;
+mod quarantine;
+mod scan;
+mod serve;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// An error in what the user gave (arguments, ids, config): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    setup::logging(matches!(cli.command, Command::Serve));
+
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if is_usage_error(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve::run(&config),
+        Command::Scan {
+            learn,
+            format,
+            paths,
+        } => scan::scan(&config, &paths, learn, format),
+        Command::Learn { paths } => scan::learn(&config, &paths),
+        Command::Quarantine(command) => quarantine::run(&config, command),
+        Command::Graph(command) => graph::run(&config, command),
+    }
+}
+
+fn is_usage_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<config::ConfigError>()
+            || cause.is::<gatehouse_policy::PolicyError>()
+    })
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gatehouse_engine::{Action, Analysis, Engine, Envelope, Outcome, Verdict, When};
-use gatehouse_quarantine::{Quarantine, QuarantineError, QuarantineId};
+use gatehouse_quarantine::{HeldMessage, Quarantine, QuarantineError, QuarantineId};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::sync::Semaphore;
@@ -112,47 +112,6 @@ impl Gateway {
         reply
     }
 
-    /// Delivers a held message with its original envelope, moves it to
-    /// `released/` and teaches the graph that it was wanted.
-    pub async fn release(&self, id: QuarantineId, user: &str) -> Result<Reply, ReleaseError> {
-        let quarantine = self.quarantine.clone();
-        let held = tokio::task::spawn_blocking(move || quarantine.load(id))
-            .await
-            .map_err(|err| QuarantineError::Io {
-                path: self.quarantine.root().to_owned(),
-                source: std::io::Error::other(err),
-            })??;
-
-        let reply = self
-            .delivery
-            .deliver(&held.verdict.envelope, &held.raw)
-            .await
-            .map_err(|source| ReleaseError::Delivery { id, source })?;
-        if !reply.is_positive() {
-            return Err(ReleaseError::Refused {
-                id,
-                reply: reply.to_string().trim_end().to_owned(),
-            });
-        }
-
-        self.quarantine.release(id, user)?;
-        let now = OffsetDateTime::now_utc();
-        if let Some((analysis, _)) = self
-            .analyse(held.verdict.envelope.clone(), held.raw, now)
-            .await
-        {
-            self.learn(analysis, Outcome::Released).await;
-        }
-        tracing::info!(
-            verdict_id = %id,
-            sender = %held.verdict.envelope.mail_from,
-            recipients = %held.verdict.envelope.rcpt_to.join(","),
-            user,
-            "released"
-        );
-        Ok(reply)
-    }
-
     /// Runs the engine on a blocking thread, at most `max_concurrent_analyses` at once.
     async fn analyse(
         &self,
@@ -231,6 +190,48 @@ impl Gateway {
             Err(err) => tracing::warn!(error = %err, ?outcome, "graph update failed"),
         }
     }
+}
+
+/// A held message that was delivered and moved to `released/`.
+#[derive(Debug)]
+pub struct Released {
+    /// The final reply of the upstream MTA or the Maildir.
+    pub reply: Reply,
+    pub message: HeldMessage,
+}
+
+/// Delivers a held message with its original envelope, then moves it to `released/`.
+///
+/// The move comes after the delivery, so a failure or a crash in between
+/// leaves the message held and it can be released again. Teaching the graph
+/// (`Outcome::Released`) is left to the caller, which may not hold the graph
+/// store open while `gatehouse serve` runs.
+pub async fn release(
+    quarantine: &Quarantine,
+    delivery: &Delivery,
+    id: QuarantineId,
+    user: &str,
+) -> Result<Released, ReleaseError> {
+    let message = quarantine.load(id)?;
+    let reply = delivery
+        .deliver(&message.verdict.envelope, &message.raw)
+        .await
+        .map_err(|source| ReleaseError::Delivery { id, source })?;
+    if !reply.is_positive() {
+        return Err(ReleaseError::Refused {
+            id,
+            reply: reply.to_string().trim_end().to_owned(),
+        });
+    }
+    quarantine.release(id, user)?;
+    tracing::info!(
+        verdict_id = %id,
+        sender = %message.verdict.envelope.mail_from,
+        recipients = %message.verdict.envelope.rcpt_to.join(","),
+        user,
+        "released"
+    );
+    Ok(Released { reply, message })
 }
 
 /// The trace header the proxy adds on top of every message (RFC 5321 §4.4).

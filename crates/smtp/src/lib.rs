@@ -11,7 +11,7 @@
 //! - [`session`]: the explicit [`State`] machine that turns command lines into
 //!   replies;
 //! - [`gateway`]: [`Gateway::accept`] analyses a message on a blocking thread
-//!   and acts on the verdict; [`Gateway::release`] re-injects held mail;
+//!   and acts on the verdict; [`release`] re-injects held mail;
 //! - [`delivery`]: relaying to the upstream MTA with mail-send's per-command
 //!   client, or writing into a Maildir when no upstream is configured.
 //!
@@ -29,7 +29,7 @@ mod limits;
 mod reply;
 
 pub use delivery::{Delivery, DeliveryError, Maildir, Upstream};
-pub use gateway::{Gateway, ReleaseError};
+pub use gateway::{Gateway, ReleaseError, Released, release};
 pub use limits::Limits;
 pub use reply::Reply;
 pub use server::serve;

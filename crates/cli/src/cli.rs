@@ -1,0 +1,89 @@
+//! The command line as given.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "An email security gateway that learns what normal mail looks like"
+)]
+pub(crate) struct Cli {
+    /// Configuration file [default: gatehouse.toml in the working directory,
+    /// then /etc/gatehouse/gatehouse.toml, then the embedded defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the SMTP proxy from the config
+    Serve,
+    /// Analyse messages in files and print a verdict for each
+    Scan {
+        /// Teach the graph from the scanned messages, as if they had been received
+        #[arg(long)]
+        learn: bool,
+        /// Output format: readable text, or one verdict JSON object per line
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// .eml files, mbox files, or folders (Maildir or any tree), read recursively
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Import history into the graph: .eml files, mbox files, folders
+    Learn {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List, show, release or delete held messages
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Inspect the learned graph
+    #[command(subcommand)]
+    Graph(GraphCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuarantineCommand {
+    /// List held messages, oldest first
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the verdict of a held message as JSON
+    Show {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Re-inject held messages upstream with their original envelope
+    Release {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Move held messages to deleted/
+    Delete {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GraphCommand {
+    /// Print counts of what the graph has learned
+    Stats {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}

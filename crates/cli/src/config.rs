@@ -1,0 +1,731 @@
+//! The configuration file, loaded in a fixed order: embedded defaults, the
+//! file, validation. The result is an immutable [`Config`].
+//!
+//! Every key the file may hold is listed in [`SECTIONS`]; any other key is
+//! rejected with the file, the key and the valid keys of its section, so a
+//! typo never silently leaves a default in place.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gatehouse_engine::Limits as EngineLimits;
+use gatehouse_smtp::Limits as SmtpLimits;
+use toml::{Table, Value};
+
+/// File names tried, in order, when `--config` is not given.
+pub(crate) const DEFAULT_LOCATIONS: &[&str] = &["gatehouse.toml", "/etc/gatehouse/gatehouse.toml"];
+
+/// The sections and keys a config file may hold.
+const SECTIONS: &[(&str, &[&str])] = &[
+    (
+        "gateway",
+        &["local_domains", "data_dir", "quarantine_dir", "policy"],
+    ),
+    (
+        "smtp",
+        &[
+            "listen",
+            "upstream",
+            "hostname",
+            "max_message_bytes",
+            "max_recipients",
+            "max_connections",
+            "max_errors",
+            "max_concurrent_analyses",
+            "command_timeout_secs",
+            "upstream_timeout_secs",
+        ],
+    ),
+    ("milter", &["listen"]),
+    ("limits.message", MESSAGE_LIMITS),
+    ("limits.unpack", UNPACK_LIMITS),
+    ("limits.qr", QR_LIMITS),
+];
+
+const MESSAGE_LIMITS: &[&str] = &["max_mime_depth", "max_parts", "max_body_bytes", "max_links"];
+const UNPACK_LIMITS: &[&str] = &[
+    "max_depth",
+    "max_entries",
+    "max_total_bytes",
+    "max_ratio",
+    "max_xml_bytes",
+    "max_text_chars",
+];
+const QR_LIMITS: &[&str] = &["max_pixels", "max_bytes", "max_attempts"];
+
+/// The validated configuration of one `gatehouse` run.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The file it was read from; `None` for the embedded defaults alone.
+    pub(crate) file: Option<PathBuf>,
+    /// Domains whose mail is internal or outbound, lower-cased.
+    pub(crate) local_domains: Vec<String>,
+    /// Folder of the graph store and, with no upstream, of the `delivered` Maildir.
+    pub(crate) data_dir: PathBuf,
+    pub(crate) quarantine_dir: PathBuf,
+    /// Policy file; `None` means the policy embedded in the binary.
+    pub(crate) policy: Option<PathBuf>,
+    pub(crate) smtp: SmtpConfig,
+    /// Address of the milter front, when configured.
+    pub(crate) milter_listen: Option<SocketAddr>,
+    pub(crate) limits: EngineLimits,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SmtpConfig {
+    pub(crate) listen: SocketAddr,
+    /// `host:port` of the MTA behind the proxy; `None` delivers into `data_dir/delivered`.
+    pub(crate) upstream: Option<String>,
+    /// The name in the greeting, the Received header and the upstream EHLO.
+    pub(crate) hostname: String,
+    pub(crate) limits: SmtpLimits,
+}
+
+impl Config {
+    /// The file of the graph store.
+    pub(crate) fn graph_path(&self) -> PathBuf {
+        self.data_dir.join("graph.redb")
+    }
+
+    /// The Maildir that mail goes to when no upstream is configured.
+    pub(crate) fn delivered_path(&self) -> PathBuf {
+        self.data_dir.join("delivered")
+    }
+
+    /// What the config came from, for messages.
+    pub(crate) fn origin(&self) -> String {
+        match &self.file {
+            Some(path) => path.display().to_string(),
+            None => "embedded defaults".to_owned(),
+        }
+    }
+}
+
+/// The configuration could not be loaded. Each error names the file and the
+/// key, and says what to change.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("config file {path} not found; create it or leave out --config to use {}", DEFAULT_LOCATIONS.join(" or "))]
+    Missing { path: PathBuf },
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("invalid config file {path}: unknown key `{key}`; {fix}")]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        fix: String,
+    },
+    #[error("invalid config file {path}: `{key}` {problem}; {fix}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+/// Loads the configuration: `explicit` when given, else the first of
+/// [`DEFAULT_LOCATIONS`] that exists, else the embedded defaults with paths
+/// relative to the working directory.
+pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    let path = match explicit {
+        Some(path) if !path.exists() => {
+            return Err(ConfigError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        Some(path) => Some(path.to_owned()),
+        None => DEFAULT_LOCATIONS
+            .iter()
+            .map(PathBuf::from)
+            .find(|path| path.exists()),
+    };
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            from_toml(&text, &path)
+        }
+        None => Ok(defaults(Path::new("."), None)),
+    }
+}
+
+/// Parses config text; `path` names the file in errors and anchors relative paths.
+pub(crate) fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let table: Table = text
+        .parse()
+        .map_err(|err: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: err.to_string().trim_end().replace('\n', " "),
+        })?;
+    let base = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let reader = Reader {
+        path: path.to_owned(),
+    };
+    reader.check_keys(&table)?;
+    reader.apply(&table, defaults(base, Some(path.to_owned())), base)
+}
+
+/// The embedded defaults, with relative paths anchored at `base`.
+fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
+    Config {
+        file,
+        local_domains: Vec::new(),
+        data_dir: base.join("data"),
+        quarantine_dir: base.join("quarantine"),
+        policy: None,
+        smtp: SmtpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
+            upstream: None,
+            hostname: system_hostname(),
+            limits: SmtpLimits::default(),
+        },
+        milter_listen: None,
+        limits: EngineLimits::default(),
+    }
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Reads typed values out of the parsed file, with errors that name the key.
+struct Reader {
+    path: PathBuf,
+}
+
+impl Reader {
+    fn check_keys(&self, table: &Table) -> Result<(), ConfigError> {
+        let top = ["gateway", "smtp", "milter", "limits"];
+        for (name, value) in table {
+            if !top.contains(&name.as_str()) {
+                return Err(self.unknown(name, &top, "valid sections are"));
+            }
+            let Value::Table(section) = value else {
+                return Err(self.invalid(
+                    name,
+                    "is not a section",
+                    &format!("write it as [{name}]"),
+                ));
+            };
+            if name == "limits" {
+                let parts = ["message", "unpack", "qr"];
+                for (part, value) in section {
+                    let key = format!("limits.{part}");
+                    if !parts.contains(&part.as_str()) {
+                        return Err(self.unknown(
+                            &key,
+                            &["limits.message", "limits.unpack", "limits.qr"],
+                            "valid sections are",
+                        ));
+                    }
+                    let Value::Table(inner) = value else {
+                        return Err(self.invalid(
+                            &key,
+                            "is not a section",
+                            &format!("write it as [{key}]"),
+                        ));
+                    };
+                    self.check_section(&key, inner)?;
+                }
+            } else {
+                self.check_section(name, section)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_section(&self, name: &str, section: &Table) -> Result<(), ConfigError> {
+        let valid = SECTIONS
+            .iter()
+            .find(|(section, _)| *section == name)
+            .map(|(_, keys)| *keys)
+            .unwrap_or(&[]);
+        for key in section.keys() {
+            if !valid.contains(&key.as_str()) {
+                let full = format!("{name}.{key}");
+                return Err(self.unknown(&full, valid, &format!("valid keys in [{name}] are")));
+            }
+        }
+        Ok(())
+    }
+
+    fn unknown(&self, key: &str, valid: &[&str], lead: &str) -> ConfigError {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        let suggestion = valid
+            .iter()
+            .map(|candidate| {
+                (
+                    edit_distance(last, candidate.rsplit('.').next().unwrap_or(candidate)),
+                    candidate,
+                )
+            })
+            .filter(|(distance, _)| *distance <= 2)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, candidate)| format!("did you mean `{candidate}`? "))
+            .unwrap_or_default();
+        ConfigError::UnknownKey {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            fix: format!("{suggestion}{lead} {}", valid.join(", ")),
+        }
+    }
+
+    fn invalid(&self, key: &str, problem: &str, fix: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            problem: problem.to_owned(),
+            fix: fix.to_owned(),
+        }
+    }
+
+    fn apply(&self, table: &Table, mut config: Config, base: &Path) -> Result<Config, ConfigError> {
+        let empty = Table::new();
+        let section = |name: &str| match table.get(name) {
+            Some(Value::Table(section)) => section,
+            _ => &empty,
+        };
+
+        let gateway = section("gateway");
+        if let Some(domains) = gateway.get("local_domains") {
+            config.local_domains = self.domains(domains)?;
+        }
+        if let Some(path) = self.path_value(gateway, "gateway", "data_dir", base)? {
+            config.data_dir = path;
+        }
+        if let Some(path) = self.path_value(gateway, "gateway", "quarantine_dir", base)? {
+            config.quarantine_dir = path;
+        }
+        config.policy = self.path_value(gateway, "gateway", "policy", base)?;
+
+        let smtp = section("smtp");
+        if let Some(listen) = self.string(smtp, "smtp", "listen")? {
+            config.smtp.listen = listen.parse().map_err(|_| {
+                self.invalid(
+                    "smtp.listen",
+                    &format!("is {listen:?}, not an IP address and port"),
+                    "write it as \"127.0.0.1:2525\" or \"[::1]:2525\"",
+                )
+            })?;
+        }
+        if let Some(upstream) = self.string(smtp, "smtp", "upstream")? {
+            config.smtp.upstream = Some(self.host_port("smtp.upstream", &upstream)?);
+        }
+        if let Some(hostname) = self.string(smtp, "smtp", "hostname")? {
+            if hostname.is_empty()
+                || !hostname
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
+                return Err(self.invalid(
+                    "smtp.hostname",
+                    &format!("is {hostname:?}, not a host name"),
+                    "use letters, digits, dots and hyphens, such as \"mx.example.com\"",
+                ));
+            }
+            config.smtp.hostname = hostname;
+        }
+        let limits = &mut config.smtp.limits;
+        set(
+            &mut limits.max_message_bytes,
+            self.count(smtp, "smtp", "max_message_bytes")?,
+        );
+        set(
+            &mut limits.max_recipients,
+            self.count(smtp, "smtp", "max_recipients")?,
+        );
+        set(
+            &mut limits.max_connections,
+            self.count(smtp, "smtp", "max_connections")?,
+        );
+        set(
+            &mut limits.max_concurrent_analyses,
+            self.count(smtp, "smtp", "max_concurrent_analyses")?,
+        );
+        if let Some(errors) = self.count(smtp, "smtp", "max_errors")? {
+            limits.max_errors = u32::try_from(errors).unwrap_or(u32::MAX);
+        }
+        if let Some(seconds) = self.count(smtp, "smtp", "command_timeout_secs")? {
+            limits.command_timeout = Duration::from_secs(seconds as u64);
+        }
+        if let Some(seconds) = self.count(smtp, "smtp", "upstream_timeout_secs")? {
+            limits.upstream_timeout = Duration::from_secs(seconds as u64);
+        }
+        if limits.max_recipients < 100 {
+            return Err(self.invalid(
+                "smtp.max_recipients",
+                &format!(
+                    "is {}, below the 100 that RFC 5321 requires a server to accept",
+                    limits.max_recipients
+                ),
+                "set it to 100 or more",
+            ));
+        }
+
+        if let Some(listen) = self.string(section("milter"), "milter", "listen")? {
+            config.milter_listen = Some(listen.parse().map_err(|_| {
+                self.invalid(
+                    "milter.listen",
+                    &format!("is {listen:?}, not an IP address and port"),
+                    "write it as \"127.0.0.1:8891\"",
+                )
+            })?);
+        }
+
+        self.engine_limits(table, &mut config.limits)?;
+        Ok(config)
+    }
+
+    fn engine_limits(&self, table: &Table, limits: &mut EngineLimits) -> Result<(), ConfigError> {
+        let empty = Table::new();
+        let part = |name: &str| match table.get("limits").and_then(|limits| limits.get(name)) {
+            Some(Value::Table(section)) => section,
+            _ => &empty,
+        };
+
+        let message = part("message");
+        let name = "limits.message";
+        set(
+            &mut limits.message.max_mime_depth,
+            self.count(message, name, "max_mime_depth")?,
+        );
+        set(
+            &mut limits.message.max_parts,
+            self.count(message, name, "max_parts")?,
+        );
+        set(
+            &mut limits.message.max_body_bytes,
+            self.count(message, name, "max_body_bytes")?,
+        );
+        set(
+            &mut limits.message.max_links,
+            self.count(message, name, "max_links")?,
+        );
+
+        let unpack = part("unpack");
+        let name = "limits.unpack";
+        set(
+            &mut limits.unpack.max_depth,
+            self.count(unpack, name, "max_depth")?,
+        );
+        set(
+            &mut limits.unpack.max_entries,
+            self.count(unpack, name, "max_entries")?,
+        );
+        set(
+            &mut limits.unpack.max_total_bytes,
+            self.count(unpack, name, "max_total_bytes")?
+                .map(|n| n as u64),
+        );
+        set(
+            &mut limits.unpack.max_ratio,
+            self.count(unpack, name, "max_ratio")?.map(|n| n as u64),
+        );
+        set(
+            &mut limits.unpack.max_xml_bytes,
+            self.count(unpack, name, "max_xml_bytes")?.map(|n| n as u64),
+        );
+        set(
+            &mut limits.unpack.max_text_chars,
+            self.count(unpack, name, "max_text_chars")?,
+        );
+
+        let qr = part("qr");
+        let name = "limits.qr";
+        set(
+            &mut limits.qr.max_pixels,
+            self.count(qr, name, "max_pixels")?.map(|n| n as u64),
+        );
+        set(&mut limits.qr.max_bytes, self.count(qr, name, "max_bytes")?);
+        if let Some(attempts) = self.count(qr, name, "max_attempts")? {
+            limits.qr.max_attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+        }
+        Ok(())
+    }
+
+    fn string(
+        &self,
+        section: &Table,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        match section.get(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(other) => Err(self.invalid(
+                &format!("{name}.{key}"),
+                &format!("is a {}, not a string", other.type_str()),
+                "put the value in double quotes",
+            )),
+        }
+    }
+
+    /// A positive whole number.
+    fn count(&self, section: &Table, name: &str, key: &str) -> Result<Option<usize>, ConfigError> {
+        let full = format!("{name}.{key}");
+        match section.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(number)) if *number > 0 => {
+                Ok(Some(usize::try_from(*number).unwrap_or(usize::MAX)))
+            }
+            Some(Value::Integer(number)) => {
+                Err(self.invalid(&full, &format!("is {number}"), "use a whole number above 0"))
+            }
+            Some(other) => Err(self.invalid(
+                &full,
+                &format!("is a {}, not a whole number", other.type_str()),
+                "write a number without quotes, such as 100",
+            )),
+        }
+    }
+
+    fn path_value(
+        &self,
+        section: &Table,
+        name: &str,
+        key: &str,
+        base: &Path,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(text) = self.string(section, name, key)? else {
+            return Ok(None);
+        };
+        if text.is_empty() {
+            return Err(self.invalid(
+                &format!("{name}.{key}"),
+                "is empty",
+                "give a path, relative to the config file's folder or absolute",
+            ));
+        }
+        Ok(Some(base.join(text)))
+    }
+
+    fn domains(&self, value: &Value) -> Result<Vec<String>, ConfigError> {
+        let key = "gateway.local_domains";
+        let Value::Array(items) = value else {
+            return Err(self.invalid(
+                key,
+                &format!("is a {}, not a list", value.type_str()),
+                "write it as [\"example.com\"]",
+            ));
+        };
+        let mut domains = Vec::new();
+        for item in items {
+            let Value::String(domain) = item else {
+                return Err(self.invalid(
+                    key,
+                    &format!("holds a {}", item.type_str()),
+                    "write each domain in double quotes",
+                ));
+            };
+            let valid = !domain.is_empty()
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && domain
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+            if !valid {
+                return Err(self.invalid(
+                    key,
+                    &format!("holds {domain:?}, which is not a domain"),
+                    "list domains such as \"example.com\", without @ or spaces",
+                ));
+            }
+            domains.push(domain.to_lowercase());
+        }
+        Ok(domains)
+    }
+
+    fn host_port(&self, key: &str, value: &str) -> Result<String, ConfigError> {
+        let port = value.rsplit_once(':').and_then(|(host, port)| {
+            let host_ok = !host.is_empty();
+            port.parse::<u16>().ok().filter(|port| host_ok && *port > 0)
+        });
+        match port {
+            Some(_) => Ok(value.to_owned()),
+            None => Err(self.invalid(
+                key,
+                &format!("is {value:?}, not a host and port"),
+                "write it as \"127.0.0.1:10026\" or \"mail.example.com:25\"",
+            )),
+        }
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on short key names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        from_toml(text, Path::new("/etc/gh/gatehouse.toml"))
+    }
+
+    #[test]
+    fn full_config_is_read() {
+        let config = parse(
+            r#"
+            [gateway]
+            local_domains = ["Example.com"]
+            data_dir = "state"
+            quarantine_dir = "/var/spool/gatehouse"
+            policy = "policy.toml"
+            [smtp]
+            listen = "0.0.0.0:25"
+            upstream = "127.0.0.1:10026"
+            max_message_bytes = 1000
+            [limits.qr]
+            max_pixels = 1000
+            "#,
+        )
+        .expect("valid config");
+
+        assert_eq!(config.local_domains, vec!["example.com"]);
+        assert_eq!(config.data_dir, PathBuf::from("/etc/gh/state"));
+        assert_eq!(config.quarantine_dir, PathBuf::from("/var/spool/gatehouse"));
+        assert_eq!(config.policy, Some(PathBuf::from("/etc/gh/policy.toml")));
+        assert_eq!(config.smtp.listen, SocketAddr::from(([0, 0, 0, 0], 25)));
+        assert_eq!(config.smtp.upstream.as_deref(), Some("127.0.0.1:10026"));
+        assert_eq!(config.smtp.limits.max_message_bytes, 1000);
+        assert_eq!(config.limits.qr.max_pixels, 1000);
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = parse("").expect("valid config");
+
+        assert_eq!(config.smtp.listen, SocketAddr::from(([127, 0, 0, 1], 2525)));
+        assert_eq!(config.smtp.upstream, None);
+        assert_eq!(config.policy, None);
+        assert_eq!(
+            config.delivered_path(),
+            PathBuf::from("/etc/gh/data/delivered")
+        );
+    }
+
+    #[test]
+    fn bad_configs_name_key_and_fix() {
+        let cases = [
+            (
+                "unknown section",
+                "[smpt]\nlisten = \"127.0.0.1:25\"",
+                "unknown key `smpt`; did you mean `smtp`?",
+            ),
+            (
+                "unknown key",
+                "[smtp]\nlisen = \"127.0.0.1:25\"",
+                "unknown key `smtp.lisen`; did you mean `listen`? valid keys in [smtp] are listen, upstream",
+            ),
+            (
+                "unknown limit",
+                "[limits.qr]\nmax_pixel = 5",
+                "unknown key `limits.qr.max_pixel`; did you mean `max_pixels`?",
+            ),
+            (
+                "unknown limits part",
+                "[limits.zip]\nmax_depth = 5",
+                "unknown key `limits.zip`",
+            ),
+            (
+                "bad listen",
+                "[smtp]\nlisten = \"localhost\"",
+                "`smtp.listen` is \"localhost\", not an IP address and port",
+            ),
+            (
+                "bad upstream",
+                "[smtp]\nupstream = \"mail.example.com\"",
+                "`smtp.upstream` is \"mail.example.com\", not a host and port",
+            ),
+            (
+                "number as string",
+                "[smtp]\nmax_recipients = \"500\"",
+                "`smtp.max_recipients` is a string, not a whole number",
+            ),
+            (
+                "zero limit",
+                "[limits.unpack]\nmax_depth = 0",
+                "`limits.unpack.max_depth` is 0; use a whole number above 0",
+            ),
+            (
+                "too few recipients",
+                "[smtp]\nmax_recipients = 10",
+                "below the 100 that RFC 5321 requires",
+            ),
+            (
+                "domain with at",
+                "[gateway]\nlocal_domains = [\"@example.com\"]",
+                "`gateway.local_domains` holds \"@example.com\", which is not a domain",
+            ),
+            (
+                "domains not a list",
+                "[gateway]\nlocal_domains = \"example.com\"",
+                "`gateway.local_domains` is a string, not a list",
+            ),
+            (
+                "section as value",
+                "gateway = 5",
+                "`gateway` is not a section",
+            ),
+            (
+                "empty path",
+                "[gateway]\ndata_dir = \"\"",
+                "`gateway.data_dir` is empty",
+            ),
+            (
+                "syntax",
+                "[gateway\n",
+                "invalid config file /etc/gh/gatehouse.toml: ",
+            ),
+        ];
+        for (case, text, expected) in cases {
+            let message = match parse(text) {
+                Ok(_) => panic!("{case}: config was accepted"),
+                Err(err) => err.to_string(),
+            };
+            assert!(message.contains(expected), "{case}: {message}");
+            assert!(
+                message.contains("/etc/gh/gatehouse.toml"),
+                "{case}: {message}"
+            );
+        }
+    }
+}

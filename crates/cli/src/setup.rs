@@ -1,0 +1,86 @@
+//! Builds the library components from the config: logging, engine, delivery, quarantine.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use gatehouse_engine::Engine;
+use gatehouse_graph::RedbGraph;
+use gatehouse_policy::Policy;
+use gatehouse_quarantine::Quarantine;
+use gatehouse_smtp::{Delivery, Maildir, Upstream};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+/// Logs to stderr. `RUST_LOG` overrides the level: `info` for `serve`, where
+/// each decision is one line, and `warn` for the other commands, whose output
+/// is on stdout.
+pub(crate) fn logging(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub(crate) fn policy(config: &Config) -> anyhow::Result<Policy> {
+    match &config.policy {
+        Some(path) => Ok(Policy::load(path)?),
+        None => Ok(Policy::embedded_default()),
+    }
+}
+
+/// Opens the graph store and builds the engine.
+pub(crate) fn engine(config: &Config) -> anyhow::Result<Engine> {
+    let policy = policy(config)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let graph_path = config.graph_path();
+    let graph = RedbGraph::open(&graph_path).with_context(|| {
+        format!(
+            "cannot open the graph store {}; a running `gatehouse serve` keeps it open",
+            graph_path.display()
+        )
+    })?;
+    Ok(Engine::new(
+        Arc::new(policy),
+        Arc::new(graph),
+        config.limits.clone(),
+        config.local_domains.clone(),
+    ))
+}
+
+pub(crate) fn quarantine(config: &Config) -> anyhow::Result<Quarantine> {
+    Ok(Quarantine::open(&config.quarantine_dir)?)
+}
+
+/// The upstream MTA when configured, else the Maildir `data_dir/delivered`.
+pub(crate) fn delivery(config: &Config) -> Delivery {
+    match &config.smtp.upstream {
+        Some(address) => Delivery::Upstream(Upstream {
+            address: address.clone(),
+            hostname: config.smtp.hostname.clone(),
+            timeout: config.smtp.limits.upstream_timeout,
+        }),
+        None => Delivery::Maildir(Maildir {
+            path: config.delivered_path(),
+            hostname: config.smtp.hostname.clone(),
+        }),
+    }
+}
+
+/// The name written to the quarantine audit log.
+pub(crate) fn current_user() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
