@@ -76,12 +76,12 @@ fn zxing_blackbox_accuracy() {
                 None => failures.push(format!("qrcode-{set}/{}", file_name(&image))),
             }
         }
-        println!("qrcode-{set}: {set_correct}/{set_total}");
+        eprintln!("qrcode-{set}: {set_correct}/{set_total}");
         correct += set_correct;
         total += set_total;
     }
-    println!("total: {correct}/{total}; recovered by pass: {by_pass:?}");
-    println!("failed: {failures:?}");
+    eprintln!("total: {correct}/{total}; recovered by pass: {by_pass:?}");
+    eprintln!("failed: {failures:?}");
     assert_eq!(total, 179, "expected 179 images with text in qrcode-1..6");
     assert!(
         correct >= 165,
@@ -178,7 +178,7 @@ fn rqrr_expectations() {
         }
         checked += 1;
     }
-    println!("{checked} rqrr expectations checked");
+    eprintln!("{checked} rqrr expectations checked");
 }
 
 /// Every image in the corpus goes through `decode` without a panic.
@@ -196,6 +196,6 @@ fn corpus_images_never_panic() {
             decoded += 1;
         }
     }
-    println!("{decoded} of {} images decoded without error", images.len());
+    eprintln!("{decoded} of {} images decoded without error", images.len());
     assert!(!images.is_empty());
 }

@@ -326,7 +326,7 @@ pub(crate) fn local_header_names(data: &[u8], max: usize) -> Vec<String> {
 }
 
 /// Decodes an entry name: UTF-8 when flagged or valid, GBK when the bytes
-/// read as GBK text with Chinese characters, else code page 437 as the ZIP
+/// look like GB2312-range Chinese, else code page 437 as the ZIP
 /// specification says.
 pub(crate) fn decode_name(raw: &[u8], flags: u16) -> String {
     if flags & FLAG_UTF8 != 0 {
@@ -335,11 +335,32 @@ pub(crate) fn decode_name(raw: &[u8], flags: u16) -> String {
     if let Ok(text) = std::str::from_utf8(raw) {
         return text.to_owned();
     }
-    let (gbk, had_errors) = encoding_rs::GBK.decode_without_bom_handling(raw);
-    if !had_errors && gbk.chars().any(is_cjk) {
-        return gbk.into_owned();
+    if looks_like_gb2312(raw) {
+        let (gbk, had_errors) = encoding_rs::GBK.decode_without_bom_handling(raw);
+        if !had_errors && gbk.chars().any(is_cjk) {
+            return gbk.into_owned();
+        }
     }
     raw.iter().map(|&byte| cp437(byte)).collect()
+}
+
+/// Whether every byte above ASCII is part of a pair with both bytes in
+/// 0xA1..=0xFE, the GB2312 rows that Chinese names use. Names in code page
+/// 437 with accents (`M\x81ller`) put an ASCII byte after the high one.
+fn looks_like_gb2312(raw: &[u8]) -> bool {
+    let mut bytes = raw.iter();
+    while let Some(&byte) = bytes.next() {
+        if byte < 0x80 {
+            continue;
+        }
+        let Some(&trail) = bytes.next() else {
+            return false;
+        };
+        if !(0xA1..=0xFE).contains(&byte) || !(0xA1..=0xFE).contains(&trail) {
+            return false;
+        }
+    }
+    true
 }
 
 fn is_cjk(c: char) -> bool {
@@ -362,5 +383,32 @@ fn cp437(byte: u8) -> char {
         char::from(byte)
     } else {
         HIGH[usize::from(byte - 0x80)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_name;
+
+    #[test]
+    fn name_flagged_utf8() {
+        assert_eq!(decode_name("通知.txt".as_bytes(), 1 << 11), "通知.txt");
+    }
+
+    #[test]
+    fn name_gbk_unflagged() {
+        // "通知文件.docx" in GBK.
+        let raw = b"\xcd\xa8\xd6\xaa\xce\xc4\xbc\xfe.docx";
+        assert_eq!(decode_name(raw, 0), "通知文件.docx");
+    }
+
+    #[test]
+    fn name_cp437_unflagged() {
+        assert_eq!(decode_name(b"M\x81ller.txt", 0), "Müller.txt");
+    }
+
+    #[test]
+    fn name_cp437_box_drawing() {
+        assert_eq!(decode_name(b"\xc9\xcd\xbb", 0), "╔═╗");
     }
 }
