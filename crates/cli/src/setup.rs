@@ -1,5 +1,6 @@
 //! Builds the library components from the config: logging, engine, delivery, quarantine.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -21,6 +22,7 @@ pub(crate) fn logging(serving: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -19,8 +19,11 @@ use tokio::sync::oneshot;
 
 /// Thresholds that deliver every message, whatever the signals.
 const DELIVER_ALL: &str = "[thresholds]\ntag = 1000.0\nhold = 2000.0\n[weights]\n";
-/// Thresholds that hold every message, whatever the signals.
-const HOLD_ALL: &str = "[thresholds]\ntag = -2000.0\nhold = -1000.0\n[weights]\n";
+/// A policy that holds every message from a sender never seen before.
+const HOLD_ALL: &str = "may_hold_alone = [\"sender.first_contact\"]\n\
+    [thresholds]\ntag = 0.5\nhold = 1.0\n\
+    [weights]\n\"sender.first_contact\" = 5.0\n\
+    [first_contact]\nplain_max_action = \"hold\"\n";
 
 const MESSAGE: &str = "From: Partner <partner@partner.test>\r\nTo: alice@example.com\r\nSubject: hello\r\n\r\nSee you tomorrow.\r\n";
 
