@@ -106,6 +106,9 @@ fn record(link: Link) -> LinkRecord {
         domain: link.domain,
         source: link.source,
         location: link.location,
+        host: Some(link.host),
+        shown_host: link.shown_host,
+        unwrapped_from: link.unwrapped_from,
     }
 }
 

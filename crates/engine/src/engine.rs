@@ -5,8 +5,8 @@ use gatehouse_message::Message;
 use gatehouse_policy::Policy;
 use time::OffsetDateTime;
 
-use crate::content::{self, Content};
-use crate::signals;
+use crate::content;
+use crate::signals::{self, GeoIp, TrustedNetworks};
 use crate::verdict::{Envelope, MessageSummary, Verdict};
 
 /// The limits of every stage, gathered so that one config section sets them.
@@ -58,6 +58,8 @@ pub struct Engine {
     graph: Arc<dyn GraphStore>,
     limits: Limits,
     local_domains: Vec<String>,
+    geoip: Option<Arc<GeoIp>>,
+    trusted_relays: TrustedNetworks,
 }
 
 impl Engine {
@@ -76,7 +78,33 @@ impl Engine {
             graph,
             limits,
             local_domains,
+            geoip: None,
+            trusted_relays: TrustedNetworks::default(),
         }
+    }
+
+    /// Adds ASN and country to origin and client networks.
+    pub fn with_geoip(mut self, geoip: Arc<GeoIp>) -> Engine {
+        self.geoip = Some(geoip);
+        self
+    }
+
+    /// Names the organisation's own relays with public addresses, whose
+    /// Received hops are skipped when looking for a message's origin.
+    /// Private, loopback and link-local hops are skipped without being named.
+    pub fn with_trusted_relays(mut self, relays: TrustedNetworks) -> Engine {
+        self.trusted_relays = relays;
+        self
+    }
+
+    /// The graph this engine reads and teaches.
+    pub fn graph(&self) -> &Arc<dyn GraphStore> {
+        &self.graph
+    }
+
+    /// The policy this engine applies.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
     }
 
     /// Analyses one message. Never fails: a stage that cannot finish leaves a finding.
@@ -89,36 +117,42 @@ impl Engine {
         // Unpack attachments, decode QR codes and collect every link with its provenance.
         let content = content::collect(&message, &self.limits);
 
-        // Consult the graph and fire signals.
+        // Consult the graph, fire signals and weigh them with the policy.
         let direction = self.direction(&envelope);
-        let fired = signals::fire(&signals::Input {
-            envelope: &envelope,
+        let features = signals::Features::extract(
+            &envelope,
+            &message,
+            &content,
+            direction,
+            raw,
+            &signals::features::Context {
+                geoip: self.geoip.as_deref(),
+                trusted: &self.trusted_relays,
+            },
+        );
+        let judgement = signals::judge(&signals::Input {
             message: &message,
             content: &content,
-            direction,
+            features: &features,
+            time,
             graph: self.graph.as_ref(),
+            policy: &self.policy,
+            local_domains: &self.local_domains,
         });
 
-        // Score.
-        let signals: Vec<_> = fired
-            .into_iter()
-            .map(|signal| signal.weighed(&self.policy))
-            .collect();
-        let score = signals.iter().map(|signal| signal.weight).sum::<f64>();
-        let action = self.policy.action_for(score);
-
-        let observation = observation(&envelope, &message, &content, direction, time);
+        let observation = observation(&features, &judgement, time);
         let verdict = Verdict {
             id: uuid::Uuid::now_v7().to_string(),
-            action,
-            score,
-            signals,
+            action: judgement.action,
+            score: judgement.score,
+            signals: judgement.signals,
             envelope,
             message: summary(&message),
             links: content.links,
             attachments: content.attachments,
             qr_codes: content.qr_codes,
             findings: content.findings,
+            campaign: judgement.campaign,
             file: None,
         };
         Analysis {
@@ -161,10 +195,10 @@ impl Engine {
 /// Fills what a message read from a file lacks: the sender from From, the recipients from To and Cc.
 fn complete_envelope(envelope: &Envelope, message: &Message) -> Envelope {
     let mut envelope = envelope.clone();
-    if envelope.mail_from.is_empty() {
-        if let Some(from) = &message.headers.from {
-            envelope.mail_from = from.address.clone();
-        }
+    if envelope.mail_from.is_empty()
+        && let Some(from) = &message.headers.from
+    {
+        envelope.mail_from = from.address.clone();
     }
     if envelope.rcpt_to.is_empty() {
         envelope.rcpt_to = message
@@ -208,41 +242,36 @@ fn summary(message: &Message) -> MessageSummary {
     }
 }
 
+/// What the graph learns from a message: the features the signals judged,
+/// and the campaign clusters and escalations they found.
 fn observation(
-    envelope: &Envelope,
-    message: &Message,
-    content: &Content,
-    direction: Direction,
+    features: &signals::Features,
+    judgement: &signals::Judgement,
     time: OffsetDateTime,
 ) -> Observation {
-    let mut link_domains: Vec<String> = content
-        .links
-        .iter()
-        .map(|link| link.domain.clone())
-        .collect();
-    link_domains.sort();
-    link_domains.dedup();
-    let key = match &message.headers.message_id {
-        Some(id) => format!("mid:{id}"),
-        None => String::new(),
-    };
     let mut observation = Observation::new(
         time,
-        direction,
-        key,
-        envelope.mail_from.to_lowercase(),
-        envelope
-            .rcpt_to
-            .iter()
-            .map(|rcpt| rcpt.to_lowercase())
-            .collect(),
+        features.direction,
+        features.key.clone(),
+        features.sender.clone(),
+        features.recipients.clone(),
     );
-    observation.message_id = message.headers.message_id.clone();
-    observation.sender_display_name = message
-        .headers
-        .from
+    observation.message_id = features.message_id.clone();
+    observation.sender_display_name = features.display_name.clone();
+    observation.link_domains = features.link_domains.clone();
+    observation.attachments = features.attachments.clone();
+    observation.scripts = features.script_names();
+    observation.origin_networks = features
+        .origin
         .as_ref()
-        .and_then(|from| from.display_name.clone());
-    observation.link_domains = link_domains;
+        .map(|origin| origin.keys())
+        .unwrap_or_default();
+    observation.client_networks = features
+        .client
+        .as_ref()
+        .map(|client| client.keys())
+        .unwrap_or_default();
+    observation.clusters = judgement.clusters.clone();
+    observation.escalations = judgement.escalations.clone();
     observation
 }

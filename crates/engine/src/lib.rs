@@ -16,6 +16,10 @@ mod verdict;
 
 pub use engine::{Analysis, Engine, EngineError, Limits, Outcome, When};
 pub use gatehouse_policy::Action;
+pub use signals::{
+    CampaignGroup, CampaignRecord, EarlierMember, GeoIp, GeoIpError, TrustedNetworkError,
+    TrustedNetworks, explain, group_by_campaign, render_text,
+};
 pub use verdict::{
     AttachmentRecord, Envelope, FindingRecord, LinkRecord, MessageSummary, QrRecord, SignalRecord,
     Verdict,

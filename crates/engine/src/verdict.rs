@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use gatehouse_message::LinkSource;
 use gatehouse_policy::Action;
+
+use crate::signals::CampaignRecord;
 use serde::{Deserialize, Serialize};
 
 /// The decision on one message and everything that explains it.
@@ -22,6 +24,9 @@ pub struct Verdict {
     /// Findings from parsing and unpacking that are not signals of their own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingRecord>,
+    /// The campaign cluster the message belongs to, with earlier members delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignRecord>,
     /// The scanned file, when the message came from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -63,6 +68,15 @@ pub struct LinkRecord {
     pub domain: String,
     pub source: LinkSource,
     pub location: String,
+    /// The normalised host, when the link stage reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The host an HTML anchor's text shows, when it differs from the target's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown_host: Option<String>,
+    /// The redirector URL this link was unwrapped from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwrapped_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,224 @@
+//! Signals about who writes: first contact, new domain, new pair, display
+//! names borrowed from internal senders or roles, and replies to our own mail.
+
+use gatehouse_graph::{Familiarity, keys};
+use gatehouse_policy::Policy;
+use unicode_script::{Script, UnicodeScript};
+
+use super::Fired;
+use super::features::Features;
+
+pub(crate) fn fire(
+    features: &Features,
+    familiarity: &Familiarity,
+    policy: &Policy,
+    fired: &mut Vec<Fired>,
+) {
+    let sender = features.sender.as_str();
+
+    if familiarity.sender.is_none() {
+        fired.push(Fired::new(
+            "sender.first_contact",
+            format!("first mail from {sender} to anyone here"),
+        ));
+    }
+    if familiarity.sender_domain.is_none() {
+        fired.push(Fired::new(
+            "sender.domain_new",
+            format!(
+                "nobody here has exchanged mail with the domain {}",
+                features.sender_domain
+            ),
+        ));
+    }
+
+    let new_pairs: Vec<&str> = familiarity
+        .pairs
+        .iter()
+        .filter(|pair| pair.fact.is_none())
+        .map(|pair| pair.name.as_str())
+        .collect();
+    if !new_pairs.is_empty() {
+        fired.push(Fired::new(
+            "recipient.first_contact",
+            format!(
+                "{sender} never exchanged mail with {} before",
+                list(&new_pairs)
+            ),
+        ));
+    }
+
+    if let Some(name) = &features.display_name {
+        display_names(features, familiarity, policy, name, fired);
+    }
+
+    if let Some(id) = &familiarity.known_reply_to {
+        fired.push(Fired::new(
+            "thread.known_reply",
+            format!("answers <{id}>, which was sent from here"),
+        ));
+    }
+}
+
+fn display_names(
+    features: &Features,
+    familiarity: &Familiarity,
+    policy: &Policy,
+    name: &str,
+    fired: &mut Vec<Fired>,
+) {
+    let used_before = familiarity.display_name.is_some();
+
+    // A borrowed name matters until the address has earned it in delivered mail.
+    if !used_before {
+        if familiarity.internal_display_name.is_some() {
+            fired.push(Fired::new(
+                "sender.display_name_internal",
+                format!("the external sender {} uses the display name “{name}”, which senders inside the organisation use", features.sender),
+            ));
+        } else if let Some((language, role)) = matching_role(name, policy) {
+            fired.push(Fired::new(
+                "sender.display_name_internal",
+                format!("the external sender {} uses the display name “{name}”, the role name “{role}” ({language})", features.sender),
+            ));
+        }
+    }
+
+    // A known address under a new name; for a first contact every name is new.
+    if familiarity.sender.is_some() && !used_before && !familiarity.sender_display_names.is_empty()
+    {
+        let earlier: Vec<&str> = familiarity
+            .sender_display_names
+            .iter()
+            .map(|known| known.name.as_str())
+            .collect();
+        fired.push(Fired::new(
+            "sender.display_name_new",
+            format!(
+                "{} writes as “{name}” for the first time; before it wrote as {}",
+                features.sender,
+                quoted(&earlier)
+            ),
+        ));
+    }
+}
+
+/// Whether a display name contains a role name of the policy, compared after
+/// NFKC and a confusable skeleton. Names in scripts written without spaces
+/// (Han, Kana, Hangul, Thai) match as substrings; others match whole words,
+/// so that the role "it" matches "IT Support" but not "Smith".
+pub(crate) fn matching_role<'p>(name: &str, policy: &'p Policy) -> Option<(&'p str, &'p str)> {
+    let name_skeleton = keys::name_skeleton(name);
+    let name_words = words(&name_skeleton);
+    policy.role_names().find(|(_, role)| {
+        let role_skeleton = keys::name_skeleton(role);
+        if role_skeleton.is_empty() {
+            return false;
+        }
+        if written_without_spaces(role) {
+            name_skeleton.contains(&role_skeleton)
+        } else {
+            let role_words = words(&role_skeleton);
+            !role_words.is_empty()
+                && name_words
+                    .windows(role_words.len())
+                    .any(|window| window == role_words.as_slice())
+        }
+    })
+}
+
+fn words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|word| !word.is_empty())
+        .collect()
+}
+
+fn written_without_spaces(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(
+            c.script(),
+            Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul | Script::Thai
+        )
+    })
+}
+
+fn list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [first, second] => format!("{first} and {second}"),
+        [first, second, rest @ ..] if rest.len() > 3 => {
+            format!("{first}, {second} and {} other recipients", rest.len())
+        }
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn quoted(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| format!("“{item}”")).collect();
+    let refs: Vec<&str> = quoted.iter().map(String::as_str).collect();
+    list(&refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy::embedded_default()
+    }
+
+    #[test]
+    fn chinese_role_matches_as_substring() {
+        let policy = policy();
+        assert!(matching_role("财务部", &policy).is_some());
+    }
+
+    #[test]
+    fn role_matches_whole_words_only() {
+        let policy = policy();
+        assert!(matching_role("IT Support", &policy).is_some());
+        assert!(matching_role("Edith Smith", &policy).is_none());
+    }
+
+    #[test]
+    fn role_matches_through_confusables() {
+        let policy = policy();
+        assert!(
+            matching_role("Раyroll Team", &policy).is_some(),
+            "Cyrillic Р in Payroll"
+        );
+    }
+
+    #[test]
+    fn role_matches_fullwidth_letters() {
+        let policy = policy();
+        assert!(matching_role("ＣＥＯ Office", &policy).is_some());
+    }
+
+    #[test]
+    fn russian_role_matches() {
+        let policy = policy();
+        assert!(matching_role("Бухгалтерия ООО Ромашка", &policy).is_some());
+    }
+
+    #[test]
+    fn arabic_role_matches() {
+        let policy = policy();
+        assert!(matching_role("قسم المالية", &policy).is_some());
+    }
+
+    #[test]
+    fn person_name_matches_no_role() {
+        let policy = policy();
+        assert!(matching_role("Wu Gang 吴刚", &policy).is_none());
+    }
+
+    #[test]
+    fn long_recipient_lists_are_shortened() {
+        assert_eq!(
+            list(&["a", "b", "c", "d", "e", "f"]),
+            "a, b and 4 other recipients"
+        );
+    }
+}
