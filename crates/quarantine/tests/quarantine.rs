@@ -25,6 +25,7 @@ fn verdict(id: QuarantineId) -> Verdict {
         attachments: Vec::new(),
         qr_codes: Vec::new(),
         findings: Vec::new(),
+        campaign: None,
         file: None,
     }
 }
