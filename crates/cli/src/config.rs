@@ -83,17 +83,17 @@ pub(crate) struct SmtpConfig {
 }
 
 impl Config {
-    /// The file of the graph store.
+    /// Returns the file of the graph store.
     pub(crate) fn graph_path(&self) -> PathBuf {
         self.data_dir.join("graph.redb")
     }
 
-    /// The Maildir that mail goes to when no upstream is configured.
+    /// Returns the Maildir that mail goes to when no upstream is configured.
     pub(crate) fn delivered_path(&self) -> PathBuf {
         self.data_dir.join("delivered")
     }
 
-    /// What the config came from, for messages.
+    /// Returns the config file's path, or "embedded defaults", for messages.
     pub(crate) fn origin(&self) -> String {
         match &self.file {
             Some(path) => path.display().to_string(),
@@ -103,7 +103,7 @@ impl Config {
 }
 
 /// The configuration could not be loaded. Each error names the file and the
-/// key, and says what to change.
+/// key, and the fix.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
     #[error("config file {path} not found; create it or leave out --config to use {}", DEFAULT_LOCATIONS.join(" or "))]
@@ -177,7 +177,7 @@ pub(crate) fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> 
     reader.apply(&table, defaults(base, Some(path.to_owned())), base)
 }
 
-/// The embedded defaults, with relative paths anchored at `base`.
+/// Returns the embedded defaults, with relative paths anchored at `base`.
 fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
     Config {
         file,
@@ -476,7 +476,7 @@ impl Reader {
         }
     }
 
-    /// A positive whole number.
+    /// Reads a whole number above 0.
     fn count(&self, section: &Table, name: &str, key: &str) -> Result<Option<usize>, ConfigError> {
         let full = format!("{name}.{key}");
         match section.get(key) {

@@ -110,8 +110,8 @@ fn too_large(max_bytes: usize) -> String {
 ///
 /// Both mboxo (`From ` quoted as `>From `) and mboxrd (every `>*From `
 /// quoted with one more `>`) are read by removing one `>` from lines that
-/// match `^>+From `; for mboxo this also unquotes lines that were `>From `
-/// in the original, which no reader can tell apart. The blank line that
+/// match `^>+From `. For mboxo this also unquotes lines that were `>From `
+/// in the original, because no reader can tell them apart. The blank line that
 /// separates messages is removed from the end of each message.
 fn read_mbox(mut reader: impl BufRead, name: &str, max_bytes: usize, each: &mut dyn FnMut(Item)) {
     let mut number = 0;

@@ -1,8 +1,8 @@
 //! The `gatehouse` command: the SMTP proxy, file scanning, history import,
 //! quarantine management and graph statistics.
 //!
-//! `cli` holds the arguments as given; `config` turns the config file into
-//! settings; each command lives in its own module and wires the library
+//! `cli` parses the arguments as given and `config` turns the config file
+//! into settings. Each command has its own module, which wires the library
 //! crates together. Exit status: 0 success, 1 a runtime error, 2 invalid
 //! usage or configuration.
 
@@ -32,6 +32,8 @@ fn main() -> ExitCode {
 
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // Output piped into a command that stopped reading (`| head`) is not an error.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             if is_usage_error(&err) {
@@ -56,6 +58,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quarantine(command) => quarantine::run(&config, command),
         Command::Graph(command) => graph::run(&config, command),
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn is_usage_error(err: &anyhow::Error) -> bool {

@@ -96,10 +96,10 @@ fn release(config: &Config, quarantine: &Quarantine, ids: &[QuarantineId]) -> an
     }
 
     // Teach the graph that the released mail was wanted.
-    // TODO: while `gatehouse serve` runs it keeps the graph store open, so a
-    // release from the command line cannot teach the graph; the message is
-    // delivered and moved, and this warns. Releasing through the running
-    // server would close the gap.
+    // TODO: a running `gatehouse serve` keeps the graph store open, so a
+    // release from the command line cannot teach the graph. The message is
+    // still delivered and moved, and this warns. Releasing through the
+    // running server would close the gap.
     let engine = match setup::engine(config) {
         Ok(engine) => engine,
         Err(err) => {

@@ -90,7 +90,7 @@ pub(crate) fn learn(config: &Config, paths: &[PathBuf]) -> anyhow::Result<()> {
     for file in &files {
         input::read_messages(file, max_bytes, &mut |item| {
             if let Some(analysis) = analyse(&engine, item, &mut tally) {
-                // History is mail that was delivered, whatever a verdict today would say.
+                // History is mail that was delivered, whatever today's verdict on it.
                 teach(&engine, &analysis, Outcome::Delivered, &mut tally);
             }
         });
@@ -135,7 +135,7 @@ fn teach(engine: &Engine, analysis: &Analysis, outcome: Outcome, tally: &mut Tal
     }
 }
 
-/// What `scan --learn` teaches: held mail only counts toward campaign windows.
+/// Returns what `scan --learn` teaches. Held mail only counts toward campaign windows.
 fn outcome_of(verdict: &Verdict) -> Outcome {
     match verdict.action {
         Action::Hold | Action::Reject => Outcome::Held,

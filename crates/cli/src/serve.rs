@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::setup;
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
-    // TODO: the milter front is not built yet; until it is, a config that
-    // asks for it is refused rather than silently ignored.
+    // TODO: the milter front is not built yet. Until it is, a config that
+    // sets it is rejected rather than silently ignored.
     if let Some(listen) = config.milter_listen {
         return Err(UsageError(format!(
             "invalid config {}: `milter.listen` = \"{listen}\" asks for the milter front, which this build does not have; remove [milter] and use the SMTP proxy",

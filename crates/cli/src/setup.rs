@@ -57,7 +57,7 @@ pub(crate) fn quarantine(config: &Config) -> anyhow::Result<Quarantine> {
     Ok(Quarantine::open(&config.quarantine_dir)?)
 }
 
-/// The upstream MTA when configured, else the Maildir `data_dir/delivered`.
+/// Builds delivery to the upstream MTA when configured, else to the Maildir `data_dir/delivered`.
 pub(crate) fn delivery(config: &Config) -> Delivery {
     match &config.smtp.upstream {
         Some(address) => Delivery::Upstream(Upstream {
@@ -72,11 +72,19 @@ pub(crate) fn delivery(config: &Config) -> Delivery {
     }
 }
 
-/// The name written to the quarantine audit log.
+/// The name written to the quarantine audit log: the login name from the
+/// environment (the invoking user under sudo), else `uid:N`.
 pub(crate) fn current_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+
     ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|metadata| format!("uid:{}", metadata.uid()))
+        })
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

@@ -170,7 +170,7 @@ fn scenario_through_proxy_and_smtp_sink() {
     let scenario = repo().join("fixtures/scenario");
     let manifest_path = scenario.join("manifest.json");
     if !manifest_path.exists() {
-        println!(
+        eprintln!(
             "skipped: no reference scenario at {}",
             manifest_path.display()
         );
@@ -181,7 +181,7 @@ fn scenario_through_proxy_and_smtp_sink() {
             std::env::var("GATEHOUSE_REQUIRE_POSTFIX").as_deref() != Ok("1"),
             "GATEHOUSE_REQUIRE_POSTFIX=1 but {SMTP_SINK} is missing; install Debian's postfix package"
         );
-        println!(
+        eprintln!(
             "skipped: {SMTP_SINK} not found; install Debian's postfix package to run this test"
         );
         return;

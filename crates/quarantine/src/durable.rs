@@ -25,7 +25,7 @@ pub(crate) fn create_folder(path: &Path) -> io::Result<()> {
 /// Writes `contents` to `folder/name` atomically and durably.
 ///
 /// The bytes go to a temporary file in the same folder, which is fsynced and
-/// renamed over the final name; then the folder is fsynced so that the rename
+/// renamed over the final name. Then the folder is fsynced, so the rename
 /// itself survives a power loss.
 pub(crate) fn write_atomic(folder: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
     let temp_path = folder.join(format!("{TEMP_PREFIX}{name}"));

@@ -55,7 +55,7 @@ pub enum QuarantineError {
 }
 
 impl QuarantineError {
-    /// Whether the caller gave something wrong (an id), as opposed to a storage failure.
+    /// Returns true when the caller passed an invalid id, false for storage failures.
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, QuarantineError::InvalidId(_))
     }
@@ -91,12 +91,12 @@ impl Quarantine {
         &self.root
     }
 
-    /// The path of a message's `.eml` file in `folder`.
+    /// Returns the path of a message's `.eml` file in `folder`.
     pub fn message_path(&self, folder: Folder, id: QuarantineId) -> PathBuf {
         self.root.join(folder.name()).join(format!("{id}.eml"))
     }
 
-    /// The path of a message's verdict in `folder`.
+    /// Returns the path of a message's verdict in `folder`.
     pub fn verdict_path(&self, folder: Folder, id: QuarantineId) -> PathBuf {
         self.root.join(folder.name()).join(format!("{id}.json"))
     }

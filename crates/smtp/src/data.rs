@@ -1,6 +1,6 @@
 //! The DATA reader, sans I/O: dot-unstuffing, the end-of-data marker, bare CR and LF, size.
 
-/// Why a message sent with DATA was not accepted. The reader always reads to
+/// The reason a message sent with DATA was rejected. The reader always reads to
 /// the final `CRLF.CRLF`, so the session stays in step with the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DataError {
@@ -14,7 +14,7 @@ pub enum DataError {
     TooLarge { max_bytes: usize },
 }
 
-/// What the reader found in the bytes it was given.
+/// The result of feeding bytes to the reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataEvent {
     /// All bytes were consumed and the final dot has not come yet.
@@ -44,9 +44,9 @@ enum State {
 ///
 /// The message is the text between the `354` reply and the line holding only
 /// a dot, with the leading dot removed from every line that starts with one
-/// (dot-unstuffing). Only `CRLF.CRLF` ends a message. Line length inside the
-/// message is not limited, because real mail often exceeds the 1000-octet line
-/// of RFC 5321 §4.5.3.1.6 and MTAs such as Postfix accept it; size is.
+/// (dot-unstuffing). Only `CRLF.CRLF` ends a message. The size is limited but
+/// line length inside the message is not, because real mail often exceeds the
+/// 1000-octet line of RFC 5321 §4.5.3.1.6 and MTAs such as Postfix accept it.
 #[derive(Debug, Clone)]
 pub struct DataReader {
     state: State,

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::reply::Reply;
 
-/// Where accepted mail goes.
+/// The destination of accepted mail.
 #[derive(Debug, Clone)]
 pub enum Delivery {
     /// Relay over SMTP to the MTA behind the gateway, with the original envelope.
@@ -42,8 +42,8 @@ pub struct Maildir {
     pub hostname: String,
 }
 
-/// The message could not be handed on. Every variant is transient: the
-/// client keeps the message and retries, so nothing is lost.
+/// The message could not be handed on. The proxy treats every variant as
+/// transient and replies 451, so the client keeps the message and retries.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("cannot connect to upstream {address}: {source}")]
@@ -61,7 +61,7 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// Whether a later attempt may succeed. True for every variant today.
+    /// Returns whether a later attempt may succeed, which is true for every variant.
     pub fn is_transient(&self) -> bool {
         true
     }

@@ -1,4 +1,4 @@
-//! What happens to a message once its final dot is read: analyse, act, learn.
+//! The handling of a message after its final dot: analyse, act, learn.
 
 use std::sync::Arc;
 
@@ -71,7 +71,7 @@ impl Gateway {
     /// Decides on one received message and returns the reply to its final dot.
     ///
     /// The reply is positive only once the upstream MTA accepted the message
-    /// or the quarantine write is durable; any failure in between answers 4xx,
+    /// or the quarantine write is durable. Any failure in between replies 4xx,
     /// so the client keeps the message and retries.
     pub async fn accept(&self, transaction: Transaction, message: Vec<u8>) -> Reply {
         let now = OffsetDateTime::now_utc();
@@ -129,7 +129,7 @@ impl Gateway {
         match analysed {
             Ok(analysed) => Some(analysed),
             Err(err) => {
-                tracing::error!(error = %err, "analysis failed; answering 451");
+                tracing::error!(error = %err, "analysis failed, replying 451");
                 None
             }
         }
@@ -150,7 +150,7 @@ impl Gateway {
                 (reply, None, result)
             }
             Err(err) => {
-                tracing::warn!(error = %err, "delivery failed; answering 451");
+                tracing::warn!(error = %err, "delivery failed, replying 451");
                 (
                     Reply::new(451, [4, 4, 1], "Upstream unavailable, try again later"),
                     None,
@@ -171,11 +171,11 @@ impl Gateway {
                 "held".to_owned(),
             ),
             Ok(Err(err)) => {
-                tracing::error!(error = %err, "quarantine write failed; answering 451");
+                tracing::error!(error = %err, "quarantine write failed, replying 451");
                 (Reply::local_error(), None, "deferred".to_owned())
             }
             Err(err) => {
-                tracing::error!(error = %err, "quarantine write failed; answering 451");
+                tracing::error!(error = %err, "quarantine write failed, replying 451");
                 (Reply::local_error(), None, "deferred".to_owned())
             }
         }
@@ -234,7 +234,7 @@ pub async fn release(
     Ok(Released { reply, message })
 }
 
-/// The trace header the proxy adds on top of every message (RFC 5321 §4.4).
+/// Builds the trace header the proxy adds on top of every message (RFC 5321 §4.4).
 ///
 /// `for` names the recipient only when there is one, so a copy never reveals
 /// the other recipients.
@@ -256,7 +256,7 @@ fn received_header(hostname: &str, transaction: &Transaction, now: OffsetDateTim
     header
 }
 
-/// The message with `X-Gatehouse-*` headers inserted after the proxy's Received header.
+/// Inserts `X-Gatehouse-*` headers after the proxy's Received header.
 fn with_tag_headers(raw: &[u8], received_len: usize, verdict: &Verdict) -> Vec<u8> {
     let signals: Vec<&str> = verdict
         .signals
@@ -277,7 +277,17 @@ fn with_tag_headers(raw: &[u8], received_len: usize, verdict: &Verdict) -> Vec<u
     tagged
 }
 
-/// The one `info` event per decision, with fixed fields.
+/// Returns the action as the verdict JSON spells it.
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Deliver => "deliver",
+        Action::Tag => "tag",
+        Action::Hold => "hold",
+        Action::Reject => "reject",
+    }
+}
+
+/// Logs the one `info` event per decision, with fixed fields.
 fn log_decision(verdict: &Verdict, result: &str) {
     let signals: Vec<&str> = verdict
         .signals
@@ -295,7 +305,7 @@ fn log_decision(verdict: &Verdict, result: &str) {
         client_ip = %client_ip,
         sender = %verdict.envelope.mail_from,
         recipients = %verdict.envelope.rcpt_to.join(","),
-        action = ?verdict.action,
+        action = action_name(verdict.action),
         score = verdict.score,
         signals = %signals.join(","),
         result,

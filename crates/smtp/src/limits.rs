@@ -5,8 +5,8 @@ use std::time::Duration;
 pub struct Limits {
     /// Maximum length of a command line, CRLF included. RFC 5321 §4.5.3.1.4
     /// sets 512 octets and lets extensions (SIZE, BODY, DSN parameters) raise
-    /// it; Postfix's `line_length_limit` is 2048. A longer line is drained to
-    /// its end and answered 500.
+    /// it, and Postfix's `line_length_limit` is 2048. A longer line is drained to
+    /// its end and gets the reply 500.
     pub max_command_line: usize,
     /// Maximum message size in bytes, counted after dot-unstuffing to the
     /// final dot and announced in the EHLO `SIZE` keyword (RFC 1870).
@@ -21,14 +21,14 @@ pub struct Limits {
     pub command_timeout: Duration,
     /// Time one whole session may last, whatever the client does.
     pub session_timeout: Duration,
-    /// Maximum simultaneous client connections; the next one is answered 421.
+    /// Maximum simultaneous client connections. The next one gets the reply 421.
     pub max_connections: usize,
     /// Maximum messages analysed at once, each on a blocking thread.
     pub max_concurrent_analyses: usize,
     /// Time to wait for the upstream MTA's greeting and each of its replies.
     /// RFC 5321 §4.5.3.2 gives 5 minutes for the greeting and MAIL and
-    /// 10 minutes after the final dot; the proxy holds a client waiting
-    /// meanwhile, so it waits less and answers 451.
+    /// 10 minutes after the final dot. A client waits on the proxy meanwhile,
+    /// so the proxy waits less and replies 451.
     pub upstream_timeout: Duration,
     /// Time to finish open sessions after shutdown was requested.
     pub shutdown_grace: Duration,

@@ -1,6 +1,6 @@
 //! Command-line framing, sans I/O: bytes in, whole lines out.
 
-/// What [`LineReader::next_line`] took from the input.
+/// The line [`LineReader::next_line`] took from the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
     /// A complete command line, with its line ending.
@@ -33,7 +33,7 @@ impl LineReader {
     /// Takes the next line from the front of `input`, or `None` when more bytes are needed.
     ///
     /// Bytes of an over-long line are removed from `input` as they arrive, so
-    /// `input` never holds more than the limit of an unfinished line.
+    /// `input` never contains more than the limit of an unfinished line.
     pub fn next_line(&mut self, input: &mut Vec<u8>) -> Option<Line> {
         let newline = input.iter().position(|&byte| byte == b'\n');
         match newline {

@@ -19,7 +19,7 @@ impl Reply {
         }
     }
 
-    /// A reply taken from another server, such as the upstream MTA's answer.
+    /// Builds a reply from another server's, such as the upstream MTA's reply.
     ///
     /// Its text is cleaned of control characters so it cannot break the
     /// client's reply framing, and bounded in length.
@@ -55,7 +55,7 @@ impl Reply {
         (400..500).contains(&self.code)
     }
 
-    /// The reply as it goes on the wire: `250-...` continuation lines, `250 ...` last.
+    /// Encodes the reply for the wire: `250-...` continuation lines, `250 ...` last.
     pub fn to_wire(&self) -> Vec<u8> {
         self.to_string().into_bytes()
     }
@@ -100,7 +100,7 @@ impl Reply {
         )
     }
 
-    /// The answer to an unexpected internal failure: transient, so the client keeps the message.
+    /// Builds the reply to an unexpected internal failure. It is transient, so the client keeps the message.
     pub(crate) fn local_error() -> Reply {
         Reply::new(451, [4, 3, 0], "Local error in processing, try again later")
     }

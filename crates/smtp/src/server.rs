@@ -23,10 +23,10 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Runs the proxy on a bound listener until `shutdown` completes.
 ///
-/// After shutdown the listener stops accepting; sessions waiting for a
-/// command get 421, sessions in the middle of a message have
-/// `shutdown_grace` to finish, and whatever is left then is cut off (its
-/// client never got a positive reply, so it still owns the message).
+/// After shutdown the listener stops accepting and sessions waiting for a
+/// command get 421. Sessions in the middle of a message have
+/// `shutdown_grace` to finish, and whatever is left then is cut off. Its
+/// client never got a positive reply, so it still owns the message.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -202,7 +202,7 @@ impl Connection {
                 self.gateway.accept(transaction, message).await
             }
             Err(err) => {
-                tracing::info!(error = %err, sender = %transaction.mail_from, "message refused");
+                tracing::info!(error = %err, sender = %transaction.mail_from, "message rejected");
                 data_error_reply(err)
             }
         };
@@ -215,8 +215,8 @@ impl Connection {
         let limits = self.gateway.limits();
         let wait_until = self.deadline.min(Instant::now() + limits.command_timeout);
         let mut chunk = vec![0u8; READ_CHUNK];
-        // A session between commands answers 421 at shutdown; one inside DATA
-        // gets the grace period to finish its message.
+        // At shutdown a session between commands replies 421, while one inside
+        // DATA gets the grace period to finish its message.
         let may_close = self.data.is_none();
         let read = tokio::select! {
             read = tokio::time::timeout_at(wait_until, self.stream.read(&mut chunk)) => read,

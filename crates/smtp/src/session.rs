@@ -9,7 +9,7 @@ use crate::Limits;
 use crate::line::Line;
 use crate::reply::Reply;
 
-/// Where a session stands. Every command checks its precondition against this
+/// The protocol state of a session. Every command checks its precondition against this
 /// before it acts, and every change goes through [`Session::enter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -40,7 +40,7 @@ impl State {
     }
 }
 
-/// What the I/O loop must do after a command.
+/// The step the I/O loop takes after a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send the reply and read the next command.
@@ -134,7 +134,7 @@ impl Session {
         Some(transaction)
     }
 
-    /// Marks the session closed, for a timeout or shutdown the I/O loop answered.
+    /// Marks the session closed after the I/O loop replied to a timeout or shutdown.
     pub fn close(&mut self) {
         self.enter(State::Closed);
     }
@@ -333,8 +333,8 @@ impl Session {
     }
 }
 
-/// The EHLO or HELO argument as it may appear in a Received header: printable
-/// ASCII without spaces, at most 255 characters (the maximum domain length).
+/// Cleans the EHLO or HELO argument for a Received header: printable ASCII
+/// without spaces, at most 255 characters (the maximum domain length).
 fn clean_helo(host: &str) -> String {
     host.chars()
         .filter(|c| c.is_ascii_graphic())

@@ -1,7 +1,7 @@
 //! SMTP dialogs against the real proxy on a loopback port.
 //!
 //! Each script is what a client sends (`C:` a line, CRLF added; `R:` raw
-//! bytes with `\r` and `\n` escapes) and what the proxy must answer (`S:`, a
+//! bytes with `\r` and `\n` escapes) and the reply the proxy must send (`S:`, a
 //! whole reply line; a trailing `*` matches any rest of the line).
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 /// Thresholds that deliver every message, whatever the signals.
 const DELIVER_ALL: &str = "[thresholds]\ntag = 1000.0\nhold = 2000.0\n[weights]\n";
-/// A policy that holds every message from a sender never seen before.
+/// A policy under which every message from a sender never seen before is held.
 const HOLD_ALL: &str = "may_hold_alone = [\"sender.first_contact\"]\n\
     [thresholds]\ntag = 0.5\nhold = 1.0\n\
     [weights]\n\"sender.first_contact\" = 5.0\n\
@@ -464,8 +464,8 @@ struct Received {
     message: Vec<u8>,
 }
 
-/// A minimal upstream MTA: refuses `RCPT TO:<nobody@...>` with 550, accepts
-/// the rest, and records commands and the raw (still dot-stuffed) message.
+/// Starts a minimal upstream MTA. It rejects `RCPT TO:<nobody@...>` with
+/// 550, accepts the rest, and records the commands and the message text.
 async fn mock_upstream() -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address").to_string();
