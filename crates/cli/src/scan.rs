@@ -8,6 +8,7 @@ use gatehouse_engine::{Action, Analysis, Engine, Envelope, Outcome, Verdict, Whe
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 
+use crate::UsageError;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::input::{self, Item};
@@ -29,7 +30,7 @@ pub(crate) fn scan(
     format: Format,
 ) -> anyhow::Result<()> {
     let engine = setup::engine(config)?;
-    let files = input::collect_files(paths)?;
+    let files = input::collect_files(paths).map_err(|err| UsageError(err.to_string()))?;
     let max_bytes = config.smtp.limits.max_message_bytes;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -73,7 +74,7 @@ pub(crate) fn scan(
 
 pub(crate) fn learn(config: &Config, paths: &[PathBuf]) -> anyhow::Result<()> {
     let engine = setup::engine(config)?;
-    let files = input::collect_files(paths)?;
+    let files = input::collect_files(paths).map_err(|err| UsageError(err.to_string()))?;
     let max_bytes = config.smtp.limits.max_message_bytes;
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);

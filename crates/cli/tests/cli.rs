@@ -294,3 +294,17 @@ fn serve_refuses_milter_config() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("milter.listen"));
 }
+
+#[test]
+fn scan_missing_path_exits_2() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+
+    let output = run(folder.path(), &["scan", "no-such.eml"]);
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("no-such.eml"),
+        "{}",
+        text(&output.stderr)
+    );
+}

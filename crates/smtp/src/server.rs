@@ -121,6 +121,8 @@ struct Connection {
     data: Option<DataReader>,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// The buffer each socket read fills before its bytes join `input`.
+    chunk: Box<[u8]>,
     deadline: Instant,
 }
 
@@ -141,6 +143,7 @@ impl Connection {
             data: None,
             input: Vec::with_capacity(4096),
             output: Vec::new(),
+            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             deadline: Instant::now() + limits.session_timeout,
             gateway,
         }
@@ -214,12 +217,11 @@ impl Connection {
     async fn read(&mut self) -> std::io::Result<bool> {
         let limits = self.gateway.limits();
         let wait_until = self.deadline.min(Instant::now() + limits.command_timeout);
-        let mut chunk = vec![0u8; READ_CHUNK];
         // At shutdown a session between commands replies 421, while one inside
         // DATA gets the grace period to finish its message.
         let may_close = self.data.is_none();
         let read = tokio::select! {
-            read = tokio::time::timeout_at(wait_until, self.stream.read(&mut chunk)) => read,
+            read = tokio::time::timeout_at(wait_until, self.stream.read(&mut self.chunk)) => read,
             _ = self.closing.changed(), if may_close => {
                 let reply = Reply::shutting_down(self.gateway.hostname());
                 self.close(reply).await?;
@@ -235,7 +237,7 @@ impl Connection {
             }
             Ok(Ok(0)) => Ok(false),
             Ok(Ok(count)) => {
-                self.input.extend_from_slice(&chunk[..count]);
+                self.input.extend_from_slice(&self.chunk[..count]);
                 Ok(true)
             }
             Ok(Err(err)) => Err(err),
