@@ -13,8 +13,10 @@ use encoding_rs::{BIG5, EUC_KR, Encoding, GB18030, UTF_8, UTF_16BE, UTF_16LE};
 
 use crate::utf7;
 
-/// Maximum number of bytes fed to the charset detector; its guess settles long before.
-const MAX_SNIFF_BYTES: usize = 64 * 1024;
+/// Maximum number of bytes fed to the charset detector, counted from the first
+/// non-ASCII byte. Its guess settles within a few kilobytes of text, and the
+/// detector costs about as much per byte as the rest of the parse together.
+const MAX_SNIFF_BYTES: usize = 8 * 1024;
 
 /// Minimum number of non-ASCII bytes before a declared single-byte charset is
 /// second-guessed: a few accented letters are too little evidence.
@@ -24,6 +26,10 @@ const MIN_HIGH_BYTES_FOR_MISMATCH: usize = 8;
 /// one single-byte charset is taken for another. English text with a few stray
 /// bytes gives the detector too little to tell windows-1252 from windows-1251.
 const MIN_HIGH_BYTE_PERCENT_SINGLE_BYTE: usize = 20;
+
+/// Minimum share of non-ASCII bytes that stand next to another one, in
+/// percent, before the detector second-guesses a single-byte label.
+const MIN_PAIRED_HIGH_BYTE_PERCENT: usize = 50;
 
 /// A charset that Gatehouse can decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +119,7 @@ pub(crate) fn lookup(label: &str) -> Option<Charset> {
     // Broken mailers leave junk around the label (`=utf-8`, `utf-8 <div …`).
     let label = label
         .trim()
-        .trim_start_matches(|c: char| matches!(c, '"' | '\'' | '='))
+        .trim_start_matches(['"', '\'', '='])
         .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '<' | ','))
         .next()
         .unwrap_or_default();
@@ -157,10 +163,10 @@ pub(crate) fn lookup(label: &str) -> Option<Charset> {
         .replace("win-", "windows-")
         .replace("cp-", "cp")
         .replace('_', "-");
-    if respelled != lower {
-        if let Some(found) = standard_label(&respelled) {
-            return Some(found);
-        }
+    if respelled != lower
+        && let Some(found) = standard_label(&respelled)
+    {
+        return Some(found);
     }
     if let Some(number) = respelled.strip_prefix("iso8859-") {
         return standard_label(&format!("iso-8859-{number}"));
@@ -186,7 +192,10 @@ pub(crate) fn sniff(bytes: &[u8]) -> &'static Encoding {
         return encoding;
     }
     let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
-    let sample = &bytes[..bytes.len().min(MAX_SNIFF_BYTES)];
+    // ASCII before the first non-ASCII byte tells the detector nothing.
+    let first_high = bytes.iter().position(|&byte| byte >= 0x80).unwrap_or(0);
+    let start = first_high.saturating_sub(64);
+    let sample = &bytes[start..bytes.len().min(start + MAX_SNIFF_BYTES)];
     detector.feed(sample, true);
     let guess = detector.guess(None, Utf8Detection::Allow);
     if guess == encoding_rs::GBK {
@@ -269,10 +278,10 @@ pub(crate) fn decode_declared(label: Option<&str>, bytes: &[u8]) -> Decoded {
     if malformed {
         return decode_malformed(charset, bytes, text.into_owned());
     }
-    if charset.is_single_byte() {
-        if let Some(decoded) = second_guess_single_byte(charset, bytes) {
-            return decoded;
-        }
+    if charset.is_single_byte()
+        && let Some(decoded) = second_guess_single_byte(charset, bytes)
+    {
+        return decoded;
     }
     Decoded {
         text: text.into_owned(),
@@ -322,6 +331,21 @@ fn second_guess_single_byte(declared: Charset, bytes: &[u8]) -> Option<Decoded> 
     if high_bytes < MIN_HIGH_BYTES_FOR_MISMATCH {
         return None;
     }
+    if std::str::from_utf8(bytes).is_ok() {
+        return Some(Decoded {
+            text: String::from_utf8_lossy(bytes).into_owned(),
+            problem: Some(LabelProblem::Mismatch {
+                detail: format!("declared {}, but the bytes are UTF-8", declared.name()),
+            }),
+        });
+    }
+    // Text in a Latin script has its non-ASCII letters mostly alone between
+    // ASCII ones; CJK, Cyrillic, Greek or Arabic text has them in runs. Only
+    // runs can mean another script, and the detector is too slow to run on
+    // every accented Latin text.
+    if paired_high_bytes(bytes) * 100 < high_bytes * MIN_PAIRED_HIGH_BYTE_PERCENT {
+        return None;
+    }
     let guess = sniff(bytes);
     if Charset::Encoding(guess) == declared {
         return None;
@@ -354,6 +378,25 @@ fn second_guess_single_byte(declared: Charset, bytes: &[u8]) -> Option<Decoded> 
             ),
         }),
     })
+}
+
+/// Counts the non-ASCII bytes that stand next to a different non-ASCII byte.
+///
+/// Runs of one repeated byte do not count: padding with soft hyphens (0xAD in
+/// Latin-1), which spam uses to break up words, is no sign of another script.
+fn paired_high_bytes(bytes: &[u8]) -> usize {
+    let pairs_with = |index: usize, other: Option<usize>| {
+        other
+            .and_then(|other| bytes.get(other))
+            .is_some_and(|&byte| byte >= 0x80 && byte != bytes[index])
+    };
+    (0..bytes.len())
+        .filter(|&index| {
+            bytes[index] >= 0x80
+                && (pairs_with(index, index.checked_add(1))
+                    || pairs_with(index, index.checked_sub(1)))
+        })
+        .count()
 }
 
 /// A coarse grouping of single-byte charsets by the script they write, so that

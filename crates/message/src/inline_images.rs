@@ -141,7 +141,7 @@ fn cid_references(html: &str) -> Vec<String> {
     while let Some(offset) = lower[search..].find("cid:") {
         let start = search + offset + 4;
         let end = html[start..]
-            .find(|c: char| matches!(c, '"' | '\'' | ')' | '>' | ' ' | '\t' | '\r' | '\n'))
+            .find(['"', '\'', ')', '>', ' ', '\t', '\r', '\n'])
             .map_or(html.len(), |position| start + position);
         let id = percent_encoding::percent_decode_str(&html[start..end])
             .decode_utf8_lossy()

@@ -295,7 +295,16 @@ impl<'l> Walker<'l> {
             return;
         }
         if !textual && !mime_type.starts_with("multipart/") {
-            let data = body_bytes(parsed, part, info, &self.delimiters);
+            // mail-parser's bytes are right unless it reported an encoding
+            // problem; decoding again would double the cost of large attachments.
+            let data = match &part.body {
+                PartType::Binary(data) | PartType::InlineBinary(data)
+                    if !part.is_encoding_problem =>
+                {
+                    data.to_vec()
+                }
+                _ => body_bytes(parsed, part, info, &self.delimiters),
+            };
             self.push_part(info, data, location.to_owned());
             return;
         }

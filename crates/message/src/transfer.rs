@@ -71,12 +71,12 @@ pub(crate) fn quoted_printable(input: &[u8]) -> Vec<u8> {
             continue;
         }
         let rest = &input[index + 1..];
-        if let [high, low, ..] = rest {
-            if let (Some(high), Some(low)) = (hex(*high), hex(*low)) {
-                output.push(high << 4 | low);
-                index += 3;
-                continue;
-            }
+        if let [high, low, ..] = rest
+            && let (Some(high), Some(low)) = (hex(*high), hex(*low))
+        {
+            output.push(high << 4 | low);
+            index += 3;
+            continue;
         }
         // A soft line break: `=`, optional trailing whitespace, then the line end.
         let spaces = rest

@@ -319,20 +319,20 @@ fn stalwart_expected_subjects_and_senders() {
                 "subject of {relative}"
             );
         }
-        if let Some(first) = field("from").map(|v| v["Address"]["List"][0].clone()) {
-            if !first.is_null() {
-                let from = message.headers.from.clone().unwrap_or_default();
-                assert_eq!(
-                    from.address,
-                    first["address"].as_str().unwrap_or(""),
-                    "from address of {relative}"
-                );
-                assert_eq!(
-                    from.display_name.as_deref().unwrap_or(""),
-                    first["name"].as_str().unwrap_or(""),
-                    "from name of {relative}"
-                );
-            }
+        if let Some(first) = field("from").map(|v| v["Address"]["List"][0].clone())
+            && !first.is_null()
+        {
+            let from = message.headers.from.clone().unwrap_or_default();
+            assert_eq!(
+                from.address,
+                first["address"].as_str().unwrap_or(""),
+                "from address of {relative}"
+            );
+            assert_eq!(
+                from.display_name.as_deref().unwrap_or(""),
+                first["name"].as_str().unwrap_or(""),
+                "from name of {relative}"
+            );
         }
         compared += 1;
     }

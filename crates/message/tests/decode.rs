@@ -116,9 +116,12 @@ fn content_type_value_is_lower_cased() {
     assert_eq!(value.param("boundary"), Some("AbC"));
 }
 
+/// An address and its display name, as expected from a parsed list.
+type Expected<'a> = &'a [(&'a str, Option<&'a str>)];
+
 #[test]
 fn address_lists() {
-    let cases: [(&[u8], &[(&str, Option<&str>)]); 6] = [
+    let cases: [(&[u8], Expected<'_>); 6] = [
         (
             b"=?UTF-8?B?6LSi5Yqh6YOo?= <caiwu@example.cn>",
             &[("caiwu@example.cn", Some("财务部"))],

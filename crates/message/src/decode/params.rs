@@ -108,11 +108,12 @@ fn assemble(sections: &[&Section]) -> (String, Vec<LabelProblem>) {
     let mut bytes = Vec::new();
     for (position, section) in chosen.iter().enumerate() {
         let mut value = section.value.as_slice();
-        if position == 0 && section.extended {
-            if let Some((charset, rest)) = split_charset(value) {
-                label = Some(charset);
-                value = rest;
-            }
+        if position == 0
+            && section.extended
+            && let Some((charset, rest)) = split_charset(value)
+        {
+            label = Some(charset);
+            value = rest;
         }
         if section.extended {
             percent_decode_into(value, &mut bytes);
@@ -252,15 +253,15 @@ fn section_from(name: String, value: Vec<u8>) -> Section {
         Some(base) => (base.to_owned(), true),
         None => (name, false),
     };
-    if let Some((base, number)) = name.rsplit_once('*') {
-        if let Ok(number) = number.parse::<u32>() {
-            return Section {
-                name: base.to_owned(),
-                number: Some(number),
-                extended,
-                value,
-            };
-        }
+    if let Some((base, number)) = name.rsplit_once('*')
+        && let Ok(number) = number.parse::<u32>()
+    {
+        return Section {
+            name: base.to_owned(),
+            number: Some(number),
+            extended,
+            value,
+        };
     }
     Section {
         name,

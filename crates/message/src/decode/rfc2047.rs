@@ -98,7 +98,8 @@ fn split_words(raw: &[u8]) -> Vec<Segment<'_>> {
         let between = &raw[plain_start..start];
         let after_word = matches!(segments.last(), Some(Segment::Word { .. }));
         // Whitespace between two encoded-words is not part of the text.
-        if !(after_word && between.iter().all(u8::is_ascii_whitespace)) && !between.is_empty() {
+        let only_space_between_words = after_word && between.iter().all(u8::is_ascii_whitespace);
+        if !between.is_empty() && !only_space_between_words {
             segments.push(Segment::Plain(between));
         }
         segments.push(Segment::Word { charset, bytes });

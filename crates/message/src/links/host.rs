@@ -9,7 +9,7 @@
 use url::{Host, Url};
 
 /// Schemes whose URLs have a host that browsers resolve.
-const SCHEMES: [&str; 5] = ["http", "https", "ftp", "ws", "wss"];
+pub(crate) const SCHEMES: [&str; 5] = ["http", "https", "ftp", "ws", "wss"];
 
 /// Parses a URL as written in mail, or `None` when it is not a URL with a host.
 pub(crate) fn parse_url(text: &str) -> Option<Url> {

@@ -67,18 +67,24 @@ impl State {
 
     /// Resolves a URL against `<base href>`; relative URLs without a base have no host.
     fn resolve(&self, url: &str) -> Option<String> {
+        // A scheme other than the web ones (data:, cid:, javascript:, mailto:)
+        // carries no host; `data:` URIs can be megabytes long, so they are
+        // rejected before any parsing.
+        if let Some((scheme, _)) = url.split_once(':') {
+            let is_scheme = !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if is_scheme {
+                let scheme = scheme.to_ascii_lowercase();
+                if !host::SCHEMES.contains(&scheme.as_str()) {
+                    return None;
+                }
+                return host::parse_url(url).map(|_| url.to_owned());
+            }
+        }
         if host::parse_url(url).is_some() {
             return Some(url.to_owned());
-        }
-        if url.contains(':') && !url.starts_with('/') && !url.starts_with('.') {
-            // Another scheme (mailto:, data:, cid:, javascript:) carries no host.
-            let scheme_end = url.find(':').unwrap_or(0);
-            if url[..scheme_end]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            {
-                return None;
-            }
         }
         let base = self.base.as_ref()?;
         base.join(url).ok().map(String::from)
@@ -89,12 +95,11 @@ impl State {
             return;
         }
         let decoded = entities::decode(text);
-        if let Some(index) = self.open_anchor {
-            if let Some(anchor_text) = self.anchor_texts.get_mut(index) {
-                if anchor_text.len() < MAX_ANCHOR_TEXT {
-                    anchor_text.push_str(&decoded);
-                }
-            }
+        if let Some(index) = self.open_anchor
+            && let Some(anchor_text) = self.anchor_texts.get_mut(index)
+            && anchor_text.len() < MAX_ANCHOR_TEXT
+        {
+            anchor_text.push_str(&decoded);
         }
         self.text.push_str(&decoded);
     }
@@ -157,22 +162,20 @@ fn read_element(element: &mut Element<'_, '_, LocalHandlerTypes>, state: &Rc<Ref
     let mut state_ref = state.borrow_mut();
 
     if tag == "base" {
-        if let Some(href) = element.get_attribute("href") {
-            if state_ref.base.is_none() {
-                state_ref.base = host::parse_url(&entities::decode(&href));
-            }
+        if let Some(href) = element.get_attribute("href")
+            && state_ref.base.is_none()
+        {
+            state_ref.base = host::parse_url(&entities::decode(&href));
         }
         return;
     }
 
     let is_anchor = tag == "a" || tag == "area";
     let mut anchor_index = None;
-    if is_anchor {
-        if element.has_attribute("href") {
-            let index = state_ref.anchor_texts.len();
-            state_ref.anchor_texts.push(String::new());
-            anchor_index = Some(index);
-        }
+    if is_anchor && element.has_attribute("href") {
+        let index = state_ref.anchor_texts.len();
+        state_ref.anchor_texts.push(String::new());
+        anchor_index = Some(index);
     }
 
     for attribute in element.attributes() {
