@@ -25,6 +25,15 @@ const HOLD_ALL: &str = "may_hold_alone = [\"sender.first_contact\"]\n\
     [weights]\n\"sender.first_contact\" = 5.0\n\
     [first_contact]\nplain_max_action = \"hold\"\n";
 
+/// A policy under which a first-contact message is tagged.
+const TAG_FIRST_CONTACT: &str = "[thresholds]\ntag = 0.5\nhold = 100.0\n\
+    [weights]\n\"sender.first_contact\" = 5.0\n";
+/// A policy under which a first-contact message is rejected.
+const REJECT_FIRST_CONTACT: &str = "may_hold_alone = [\"sender.first_contact\"]\n\
+    [thresholds]\ntag = 0.5\nhold = 1.0\nreject = 2.0\n\
+    [weights]\n\"sender.first_contact\" = 5.0\n\
+    [first_contact]\nplain_max_action = \"reject\"\n";
+
 const MESSAGE: &str = "From: Partner <partner@partner.test>\r\nTo: alice@example.com\r\nSubject: hello\r\n\r\nSee you tomorrow.\r\n";
 
 struct Proxy {
@@ -599,4 +608,84 @@ async fn upstream_rejection_is_passed_on() {
             .iter()
             .all(|transaction| transaction.message.is_empty())
     );
+}
+
+/// Builds the script of one transaction of MESSAGE that expects `final_reply` after the dot.
+fn transaction_script(final_reply: &str) -> String {
+    format!(
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         C: MAIL FROM:<partner@partner.test>
+         S: 250 *
+         C: RCPT TO:<alice@example.com>
+         S: 250 *
+         C: DATA
+         S: 354 *
+         R: {}.\\r\\n
+         S: {final_reply}",
+        MESSAGE.replace("\r\n", "\\r\\n")
+    )
+}
+
+#[tokio::test]
+async fn tagged_message_gets_gatehouse_headers() {
+    let proxy = Proxy::start(TAG_FIRST_CONTACT, None, Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: delivered as *"),
+    )
+    .await;
+
+    let delivered = files_in(&proxy.path("delivered/new"));
+    assert_eq!(delivered.len(), 1);
+    let text = std::fs::read_to_string(&delivered[0]).expect("delivered file");
+    let headers_end = text.find(MESSAGE).expect("original message kept whole");
+    let added = &text[..headers_end];
+    assert!(added.contains("\r\nX-Gatehouse-Action: tag\r\n"), "{added}");
+    assert!(added.contains("\r\nX-Gatehouse-Score: "), "{added}");
+    assert!(
+        added.contains("\r\nX-Gatehouse-Signals: sender.first_contact"),
+        "{added}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_message_gets_550() {
+    let proxy = Proxy::start(REJECT_FIRST_CONTACT, None, Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("550 5.7.1 Message rejected by policy"),
+    )
+    .await;
+
+    assert!(files_in(&proxy.path("delivered/new")).is_empty());
+    assert!(files_in(&proxy.path("quarantine/held")).is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn connection_over_limit_gets_421() {
+    let limits = Limits {
+        max_connections: 1,
+        ..Limits::default()
+    };
+    let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
+    let first = TcpStream::connect(proxy.address).await.expect("connect");
+    let mut first = BufReader::new(first);
+    let mut greeting = String::new();
+    first.read_line(&mut greeting).await.expect("greeting");
+
+    dialog(
+        proxy.address,
+        "S: 421 4.7.0 mx.test has too many connections, try again later",
+    )
+    .await;
+
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    drop(first);
+    proxy.stop().await;
 }
