@@ -46,7 +46,7 @@ impl Charset {
         }
     }
 
-    /// Decodes bytes, replacing malformed sequences with U+FFFD; the flag says whether any were.
+    /// Decodes bytes, replacing malformed sequences with U+FFFD. The flag is set when any were replaced.
     pub(crate) fn decode(self, bytes: &[u8]) -> (Cow<'_, str>, bool) {
         match self {
             Charset::Encoding(encoding) if encoding == encoding_rs::ISO_2022_JP => {
@@ -62,8 +62,8 @@ impl Charset {
         }
     }
 
-    /// Whether ASCII bytes mean ASCII characters in this charset, so that
-    /// all-ASCII input cannot be mislabelled.
+    /// Returns whether ASCII bytes mean ASCII characters in this charset, so
+    /// that all-ASCII input cannot be mislabelled.
     fn is_ascii_compatible(self) -> bool {
         match self {
             Charset::Encoding(encoding) => {
@@ -192,7 +192,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> &'static Encoding {
         return encoding;
     }
     let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
-    // ASCII before the first non-ASCII byte tells the detector nothing.
+    // ASCII before the first non-ASCII byte gives the detector no evidence.
     let first_high = bytes.iter().position(|&byte| byte >= 0x80).unwrap_or(0);
     let start = first_high.saturating_sub(64);
     let sample = &bytes[start..bytes.len().min(start + MAX_SNIFF_BYTES)];
@@ -234,13 +234,13 @@ pub(crate) struct Decoded {
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum LabelProblem {
-    /// The label names no charset Gatehouse knows; the bytes were decoded by guess.
+    /// The label names no charset that Gatehouse can decode, so the bytes were decoded by guess.
     Unknown { label: String, used: &'static str },
     /// The bytes are not valid in the declared charset, or are far more likely another one.
     Mismatch { detail: String },
 }
 
-/// Decodes bytes under a declared charset label and checks that the label tells the truth.
+/// Decodes bytes under a declared charset label and checks that the label matches the bytes.
 ///
 /// A body or header with no label is read as UTF-8 when valid and by guess
 /// otherwise. A label that lies is reported, and the text is decoded with the
@@ -331,6 +331,7 @@ fn second_guess_single_byte(declared: Charset, bytes: &[u8]) -> Option<Decoded> 
     if high_bytes < MIN_HIGH_BYTES_FOR_MISMATCH {
         return None;
     }
+
     if std::str::from_utf8(bytes).is_ok() {
         return Some(Decoded {
             text: String::from_utf8_lossy(bytes).into_owned(),
@@ -339,13 +340,15 @@ fn second_guess_single_byte(declared: Charset, bytes: &[u8]) -> Option<Decoded> 
             }),
         });
     }
+
     // Text in a Latin script has its non-ASCII letters mostly alone between
-    // ASCII ones; CJK, Cyrillic, Greek or Arabic text has them in runs. Only
-    // runs can mean another script, and the detector is too slow to run on
-    // every accented Latin text.
+    // ASCII ones, while CJK, Cyrillic, Greek or Arabic text has them in runs.
+    // Only runs can mean another script, and the detector is too slow to run
+    // on every accented Latin text.
     if paired_high_bytes(bytes) * 100 < high_bytes * MIN_PAIRED_HIGH_BYTE_PERCENT {
         return None;
     }
+
     let guess = sniff(bytes);
     if Charset::Encoding(guess) == declared {
         return None;
@@ -364,6 +367,7 @@ fn second_guess_single_byte(declared: Charset, bytes: &[u8]) -> Option<Decoded> 
     if !differs {
         return None;
     }
+
     let (text, malformed) = guess.decode_without_bom_handling(bytes);
     if malformed {
         return None;
@@ -399,9 +403,9 @@ fn paired_high_bytes(bytes: &[u8]) -> usize {
         .count()
 }
 
-/// A coarse grouping of single-byte charsets by the script they write, so that
-/// windows-1252 against ISO-8859-15 is no mismatch but windows-1252 against
-/// windows-1251 is.
+/// Returns a coarse group of single-byte charsets by the script they write, so
+/// that windows-1252 against ISO-8859-15 is no mismatch but windows-1252
+/// against windows-1251 is.
 fn script_family(encoding: &'static Encoding) -> &'static str {
     match encoding.name() {
         "windows-1251" | "KOI8-R" | "KOI8-U" | "ISO-8859-5" | "IBM866" | "x-mac-cyrillic" => {

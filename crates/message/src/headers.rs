@@ -13,7 +13,7 @@ pub(crate) struct RawField<'a> {
 }
 
 impl RawField<'_> {
-    /// Whether the field has this name, compared without regard to case.
+    /// Returns whether the field has this name, ignoring case.
     pub(crate) fn is(&self, lower_name: &str) -> bool {
         match &self.header.name {
             HeaderName::Other(name) => name.eq_ignore_ascii_case(lower_name),

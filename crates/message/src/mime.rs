@@ -22,7 +22,7 @@ pub(crate) fn join_location(prefix: &str, step: &str) -> String {
     }
 }
 
-/// What the headers of one part declare.
+/// The content type, disposition, id, filename and transfer encoding that one part declares.
 struct PartInfo {
     content_type: ContentValue,
     disposition: Option<ContentValue>,
@@ -224,8 +224,8 @@ impl<'l> Walker<'l> {
         }
     }
 
-    /// A multipart without a single part, as when the opening delimiter is
-    /// missing: what stands before its closing delimiter is read as text.
+    /// Reads a multipart without a single part, as when the opening delimiter
+    /// is missing. The text before its closing delimiter becomes a body.
     fn childless_multipart(
         &mut self,
         parsed: &mail_parser::Message<'_>,
@@ -254,8 +254,8 @@ impl<'l> Walker<'l> {
         self.push_body(BodyKind::Plain, text, location);
     }
 
-    /// A part that claims to be a message but holds none: keep its bytes as an
-    /// attachment and scan them as text.
+    /// Keeps a part that claims to be a message but contains none as an
+    /// attachment, and scans its bytes as text.
     fn not_a_message(
         &mut self,
         location: &str,
@@ -274,7 +274,7 @@ impl<'l> Walker<'l> {
         self.push_part(info, data, location.to_owned());
     }
 
-    /// A part without children: a body when it is text, an attachment otherwise.
+    /// Adds a part without children: as a body when it is text, as an attachment otherwise.
     ///
     /// Its bytes are transfer-decoded here from the raw message rather than
     /// taken from mail-parser, whose decoders give up on damaged base64 (a
@@ -390,8 +390,8 @@ fn is_message_type(mime_type: &str) -> bool {
 /// The transfer-decoded bytes of a part, read from the raw message by its
 /// declared Content-Transfer-Encoding.
 ///
-/// A part of a multipart that never closed runs, in mail-parser's offsets, to
-/// the end of its parent; it is cut at the first delimiter of any enclosing multipart.
+/// In mail-parser's offsets, a part of a multipart that never closed runs to
+/// the end of its parent. It is cut at the first delimiter of any enclosing multipart.
 fn body_bytes(
     parsed: &mail_parser::Message<'_>,
     part: &MessagePart<'_>,

@@ -3,7 +3,7 @@ use mail_parser::MessageParser;
 use crate::{Body, BodyKind, Finding, FindingKind, Limits, Message};
 use crate::{charset, headers, inline_images, mime, prepare};
 
-/// Parses raw message bytes. Never fails: what cannot be read becomes a [`crate::Finding`].
+/// Parses raw message bytes. Any input gives a [`Message`]: what cannot be read becomes a [`crate::Finding`].
 ///
 /// The steps: a line scan enforces the depth and part limits and repairs a
 /// missing blank line after headers; mail-parser finds the MIME structure;

@@ -1,4 +1,4 @@
-//! A line scan over the raw message before mail-parser sees it.
+//! A line scan over the raw message before mail-parser reads it.
 //!
 //! It follows the MIME structure far enough to enforce the depth and part
 //! limits (mail-parser 0.11.9 has neither for multiparts and unencoded nested
@@ -102,7 +102,7 @@ impl<'a> Scan<'a, '_> {
                         continue;
                     }
                     // A message/rfc822 part that starts with no header field at
-                    // all holds no message; mail-parser reports it as text, which
+                    // all contains no message; mail-parser reports it as text, which
                     // the walk turns into a finding, so it is left as it is.
                     HeaderLine::BodyStarts
                         if self.block_is_message && position == self.block_start =>
@@ -343,8 +343,8 @@ enum HeaderLine {
     BodyStarts,
 }
 
-/// Whether a line looks like `Name: value`: a printable name, perhaps with
-/// spaces before the colon (RFC 5322 obsolete syntax).
+/// Returns whether a line looks like `Name: value`, with a printable name and
+/// perhaps spaces before the colon (RFC 5322 obsolete syntax).
 fn is_field_line(line: &[u8]) -> bool {
     let Some(colon) = memchr::memchr(b':', line) else {
         return false;

@@ -1,6 +1,6 @@
-//! Content-Transfer-Encoding decoders that never fail: damaged base64 and
-//! quoted-printable still yield what can be read, because a scanner that gives
-//! up on a damaged body is what an attacker wants.
+//! Content-Transfer-Encoding decoders that return what they can read from
+//! damaged base64 and quoted-printable instead of an error, because a scanner
+//! that gives up on a damaged body is what an attacker wants.
 
 /// Decodes a base64 MIME body line by line. The data ends at padding or at
 /// the first line with a character outside the alphabet, such as a footer

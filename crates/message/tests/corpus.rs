@@ -172,7 +172,7 @@ fn nested_messages_give_locations() {
 
 #[test]
 fn empty_docx_part_is_kept() {
-    // The part declares `size=18345` but holds no bytes.
+    // The part declares `size=18345` but contains no bytes.
     let Some(raw) = corpus_file("phishing_pot/email/sample-6388.eml") else {
         return;
     };

@@ -1,6 +1,6 @@
 //! Golden tests: each `tests/data/NAME.eml` parses to the JSON in `NAME.json`.
 //!
-//! The JSON holds the parsed message (each part's bytes given as their size)
+//! The JSON contains the parsed message (each part's bytes given as their size)
 //! and the links of every body. Set `UPDATE_GOLDEN=1` to rewrite the JSON
 //! files after a deliberate change, then review the diff.
 

@@ -323,7 +323,7 @@ body
 }
 
 #[test]
-fn iso_2022_jp_b_words_decoded_one_by_one() {
+fn iso_2022_jp_b_word_padding() {
     // Joining the base64 text first would leave `=` padding mid-string.
     let raw = crlf(
         b"From: a@example.jp
@@ -390,7 +390,7 @@ x
 
 #[test]
 fn rfc2231_sections_holding_encoded_words() {
-    // Thunderbird decodes this mix; each section holds encoded-words and the
+    // Thunderbird decodes this mix; each section contains encoded-words and the
     // euro sign's UTF-8 bytes are split between two of them.
     let raw = crlf(
         b"From: a@example.com

@@ -9,7 +9,7 @@ use crate::Mailbox;
 use crate::charset::LabelProblem;
 use crate::decode::rfc2047;
 
-/// Most mailboxes read from one header.
+/// Maximum number of mailboxes read from one header.
 const MAX_MAILBOXES: usize = 1_000;
 
 #[derive(Debug, PartialEq)]
@@ -215,7 +215,7 @@ fn extend_encoded_word(bytes: &[u8], start: usize, index: &mut usize) {
     if !bytes[start..].starts_with(b"=?") {
         return;
     }
-    // `=?charset?Q?` holds two more `?` before the encoded text starts.
+    // `=?charset?Q?` has two more `?` before the encoded text starts.
     let Some(text_start) = bytes[start + 2..]
         .iter()
         .enumerate()

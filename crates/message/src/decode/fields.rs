@@ -8,7 +8,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use crate::decode::rfc2047::unfold;
 use crate::{AuthResult, ReceivedHop};
 
-/// Most ids read from one `References` or `In-Reply-To` header.
+/// Maximum number of ids read from one `References` or `In-Reply-To` header.
 const MAX_IDS: usize = 500;
 
 /// Headers that carry the IP address of the client that submitted the message,

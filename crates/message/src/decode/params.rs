@@ -11,7 +11,7 @@
 use crate::charset::{self, LabelProblem};
 use crate::decode::rfc2047::{self, hex_value};
 
-/// Most sections one parameter may have; more are ignored.
+/// Maximum number of sections of one parameter; more are ignored.
 const MAX_SECTIONS: usize = 256;
 
 /// A parsed `Content-Type` or `Content-Disposition` value.

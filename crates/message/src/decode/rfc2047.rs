@@ -1,9 +1,9 @@
 //! RFC 2047 encoded-words in unstructured header text.
 //!
-//! Adjacent encoded-words of one charset are decoded as one run: each word's
-//! B or Q encoding is undone on its own (base64 padding ends a word, so words
-//! must not be concatenated before base64 decoding), then the bytes of the
-//! run are joined and decoded in the charset once. This keeps characters that
+//! Adjacent encoded-words of one charset are decoded as one run. Each word's
+//! B or Q encoding is undone on its own, because base64 padding ends a word
+//! and must not land in the middle of joined text. Then the bytes of the run
+//! are joined and decoded in the charset once. This keeps characters that
 //! a mailer split across words intact: a UTF-8 or GBK character cut in two,
 //! and ISO-2022-JP text whose escape sequences and character pairs straddle
 //! words.
@@ -13,7 +13,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use crate::charset::{self, LabelProblem};
 
-/// Longest encoded-word accepted; RFC 2047 allows 75 bytes, real mail writes longer ones.
+/// Maximum length of an encoded-word's text. RFC 2047 allows 75 bytes for a whole word, but real mail has longer ones.
 const MAX_WORD_LEN: usize = 4096;
 
 /// Base64 as encoded-words use it, forgiving missing padding and stray trailing bits.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Shortest base64 text searched for; shorter pieces match too much by chance.
 const MIN_ENCODED_LEN: usize = 8;
 
-/// How an email address was written inside a URL.
+/// The encoding of an email address inside a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AddressEncoding {
@@ -27,7 +27,7 @@ pub enum AddressEncoding {
     Base64Url,
 }
 
-/// Tells whether `url` carries `address`, and how it was encoded.
+/// Checks whether `url` carries `address`, and returns how it was encoded.
 ///
 /// The address is compared without regard to case when it appears as text.
 /// For base64 the address is searched at each of the three byte alignments
@@ -61,7 +61,7 @@ pub fn find_embedded_address(url: &str, address: &str) -> Option<AddressEncoding
             for haystack in haystacks {
                 if let Some(position) = haystack.find(&needle_url_safe) {
                     // Most addresses encode to text that is the same in both
-                    // alphabets; then the surrounding run tells which one was used.
+                    // alphabets, so the surrounding run shows which one was used.
                     let url_safe = needle_url_safe != needle_standard
                         || run_around(haystack, position).contains(['-', '_']);
                     return Some(if url_safe {
@@ -79,7 +79,7 @@ pub fn find_embedded_address(url: &str, address: &str) -> Option<AddressEncoding
     None
 }
 
-/// The run of base64 characters (either alphabet) around a byte position.
+/// Returns the run of base64 characters (either alphabet) around a byte position.
 fn run_around(text: &str, position: usize) -> &str {
     let is_base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=');
     let start = text[..position]
@@ -91,8 +91,8 @@ fn run_around(text: &str, position: usize) -> &str {
     &text[start..end]
 }
 
-/// The base64 text that encodes `bytes` whatever precedes them in a longer
-/// value: for each alignment, the whole 3-byte groups that lie inside `bytes`.
+/// Returns the base64 text that encodes `bytes` whatever precedes them in a
+/// longer value: for each alignment, the whole 3-byte groups inside `bytes`.
 fn aligned_encodings(bytes: &[u8]) -> Vec<(String, String)> {
     let mut encodings = Vec::new();
     for skip in 0..3 {

@@ -1,10 +1,10 @@
 //! URL parsing and host normalisation before the registrable domain is taken.
 //!
 //! The psl crate compares bytes case-sensitively and treats an IP address as
-//! a domain name, so every host goes through the `url` crate first: for the
-//! special schemes it lower-cases, applies IDNA (UTS #46) and rewrites IPv4
-//! addresses written in decimal, octal or hex (`http://0x7f.1/`,
-//! `http://2130706433/`) to dotted quads, exactly as browsers do.
+//! a domain name, so every host goes through the `url` crate first. For the
+//! special schemes that crate lower-cases the host and applies IDNA (UTS #46).
+//! It also rewrites IPv4 addresses written in decimal, octal or hex
+//! (`http://0x7f.1/`, `http://2130706433/`) to dotted quads, as browsers do.
 
 use url::{Host, Url};
 
@@ -13,9 +13,9 @@ pub(crate) const SCHEMES: [&str; 5] = ["http", "https", "ftp", "ws", "wss"];
 
 /// Parses a URL as written in mail, or `None` when it is not a URL with a host.
 pub(crate) fn parse_url(text: &str) -> Option<Url> {
-    // Mailers and HTML editors leave line breaks and tabs inside long URLs;
-    // browsers drop them (WHATWG URL), and so does `Url::parse`, but leading
-    // and trailing junk must go first.
+    // Mailers and HTML editors leave line breaks and tabs inside long URLs.
+    // Browsers drop them (WHATWG URL) and so does `Url::parse`, but quotes
+    // and angle brackets around the URL must go first.
     let text = text
         .trim()
         .trim_matches(|c: char| matches!(c, '<' | '>' | '"' | '\''))
@@ -46,7 +46,7 @@ pub(crate) fn parse_url(text: &str) -> Option<Url> {
     Some(url)
 }
 
-/// The host of a parsed URL in normal form; `None` when it is empty.
+/// Returns the host of a parsed URL in normal form, or `None` when it is empty.
 pub(crate) fn normalised_host(url: &Url) -> Option<String> {
     let host = match url.host()? {
         Host::Domain(domain) => domain.trim_end_matches('.').to_ascii_lowercase(),

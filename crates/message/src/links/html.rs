@@ -16,7 +16,7 @@ use crate::Limits;
 /// Memory lol_html may use for buffering, beyond the input itself.
 const MAX_REWRITER_MEMORY: usize = 16 * 1024 * 1024;
 
-/// Most characters of an anchor's text kept to compare its host with the target.
+/// Maximum bytes of an anchor's text kept to compare its host with the target.
 const MAX_ANCHOR_TEXT: usize = 512;
 
 /// Attributes whose value is one URL that a click follows or a client loads.
@@ -68,8 +68,8 @@ impl State {
     /// Resolves a URL against `<base href>`; relative URLs without a base have no host.
     fn resolve(&self, url: &str) -> Option<String> {
         // A scheme other than the web ones (data:, cid:, javascript:, mailto:)
-        // carries no host; `data:` URIs can be megabytes long, so they are
-        // rejected before any parsing.
+        // carries no host. Such URLs are rejected before any parsing, because
+        // a `data:` URI can be megabytes long.
         if let Some((scheme, _)) = url.split_once(':') {
             let is_scheme = !scheme.is_empty()
                 && scheme

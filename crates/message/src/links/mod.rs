@@ -1,16 +1,17 @@
 //! URLs in text and HTML, with their registrable domain and provenance.
 //!
-//! - [`Link::new`] normalises one URL: the host is lower-cased, converted to
-//!   IDNA ASCII, IP literals in decimal, octal or hex notation become dotted
-//!   quads (the WHATWG URL rules, as browsers apply them), and a trailing dot
-//!   is dropped before the public-suffix list names the registrable domain.
+//! - [`Link::new`] normalises one URL by the WHATWG URL rules, as browsers
+//!   apply them. The host is lower-cased and converted to IDNA ASCII, IP
+//!   literals in decimal, octal or hex notation become dotted quads, and a
+//!   trailing dot is dropped. Then the public-suffix list names the
+//!   registrable domain.
 //! - [`extract_text`] finds URLs with a scheme and `www.` hosts in plain text.
 //! - [`extract_html`] streams HTML through lol_html and reads every attribute
 //!   that loads or links a URL, CSS `url()`, `<base href>`, meta refresh and
 //!   the visible text, and records when an anchor's text shows another host.
 //! - Redirectors (Google, Bing, Microsoft Safe Links, Proofpoint URL Defense)
 //!   are unwrapped, and each target becomes a link of its own.
-//! - [`find_embedded_address`] tells whether a URL carries an email address.
+//! - [`find_embedded_address`] checks whether a URL carries an email address.
 
 mod embedded;
 mod entities;
@@ -25,7 +26,7 @@ pub use host::registrable_domain;
 
 use crate::Limits;
 
-/// Where a link was found.
+/// The kind of content in which a link was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkSource {
@@ -43,7 +44,7 @@ pub struct Link {
     /// The registrable domain of the host (public-suffix aware), or the IP literal.
     pub domain: String,
     pub source: LinkSource,
-    /// Where the link sits, such as `body`, `通知文件.docx › word/_rels/document.xml.rels`.
+    /// The path to the link inside the message, such as `body`, `通知文件.docx › word/_rels/document.xml.rels`.
     pub location: String,
     /// The normalised host: lower case, IDNA ASCII, no trailing dot, IP addresses in canonical form.
     pub host: String,
@@ -76,7 +77,7 @@ impl Link {
         })
     }
 
-    /// Whether the host is an IP address rather than a name.
+    /// Returns whether the host is an IP address rather than a name.
     pub fn host_is_ip(&self) -> bool {
         self.host.parse::<std::net::IpAddr>().is_ok()
     }

@@ -1,7 +1,7 @@
 //! Redirector and link-rewriting URLs, and the targets they wrap.
 //!
-//! Attackers wrap a phishing URL in a redirector of a trusted domain so that
-//! the visible domain is google.com or outlook.com; security gateways wrap
+//! Attackers wrap a phishing URL in a redirector of a trusted domain, so that
+//! the visible domain is google.com or outlook.com. Security gateways wrap
 //! links too (Safe Links, Proofpoint), which hides the target from the next
 //! scanner. Each form here is decoded from its documented or observed syntax.
 

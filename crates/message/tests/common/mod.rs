@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use gatehouse_message::links::{self, Link};
 use gatehouse_message::{BodyKind, Limits, Message};
 
-/// The third-party corpus beside the repository, or `None` (with a printed
-/// notice) when it is absent.
+/// Returns the third-party corpus beside the repository, or `None` (with a
+/// printed notice) when it is absent.
 pub(crate) fn corpus_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
     if dir.is_dir() {
