@@ -95,23 +95,24 @@ fn release(config: &Config, quarantine: &Quarantine, ids: &[QuarantineId]) -> an
         released.push(done.message);
     }
 
-    // Teach the graph that the released mail was wanted.
-    // TODO: a running `gatehouse serve` keeps the graph store open, so a
-    // release from the command line cannot teach the graph. The message is
-    // still delivered and moved, and this warns. Releasing through the
-    // running server would close the gap.
+    // Teach the graph that the released mail was wanted. A running
+    // `gatehouse serve` keeps the graph store open; it then learns the
+    // releases itself within seconds.
     let engine = match setup::engine(config) {
         Ok(engine) => engine,
         Err(err) => {
-            eprintln!("warning: released mail was not learned: {err:#}");
+            eprintln!(
+                "the graph store is in use, so the running gatehouse serve learns the release: {err:#}"
+            );
             return Ok(());
         }
     };
     for message in released {
         let when = When::At(OffsetDateTime::now_utc());
         let analysis = engine.analyse(&message.verdict.envelope, &message.raw, when);
-        if let Err(err) = engine.learn(&analysis, Outcome::Released) {
-            eprintln!("warning: released {} was not learned: {err}", message.id);
+        match engine.learn(&analysis, Outcome::Released) {
+            Ok(()) => quarantine.mark_release_learned(message.id)?,
+            Err(err) => eprintln!("warning: released {} was not learned: {err}", message.id),
         }
     }
     Ok(())

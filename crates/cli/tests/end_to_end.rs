@@ -328,6 +328,19 @@ fn scenario_through_proxy_and_smtp_sink() {
             .exists()
     );
 
+    // The server holds the graph store, so it learns the release itself.
+    let marker = folder
+        .path()
+        .join(format!("quarantine/released/{id}.learned"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !marker.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        marker.exists(),
+        "gatehouse serve did not learn the release of {id}"
+    );
+
     let status = server.stop();
     assert!(status.success(), "gatehouse serve exit status {status:?}");
 }

@@ -12,7 +12,7 @@
 //! ```text
 //! held/<id>.eml       the message exactly as received, with the Received line Gatehouse added
 //! held/<id>.json      the verdict, with the envelope
-//! released/<id>.*     moved here by `release`
+//! released/<id>.*     moved here by `release`; `<id>.learned` once the graph learned it
 //! deleted/<id>.*      moved here by `delete`
 //! audit.log           one line per release or delete: time, user, command, id
 //! ```

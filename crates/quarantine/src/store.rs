@@ -9,6 +9,9 @@ use time::format_description::well_known::Rfc3339;
 use crate::durable;
 use crate::id::{InvalidId, QuarantineId};
 
+/// Suffix of the marker that the graph learned a release.
+const LEARNED_SUFFIX: &str = ".learned";
+
 /// The folders a held message moves through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
@@ -123,14 +126,55 @@ impl Quarantine {
 
     /// Lists the verdicts of held messages, oldest first (UUIDv7 order).
     pub fn list(&self) -> Result<Vec<Verdict>, QuarantineError> {
-        let folder = self.root.join(Folder::Held.name());
+        self.ids_in(Folder::Held, ".json")?
+            .into_iter()
+            .map(|id| self.verdict(id))
+            .collect()
+    }
+
+    /// Lists released messages whose release the graph has not learned yet, oldest first.
+    ///
+    /// A release is learned by whoever holds the graph store: the `release`
+    /// command when it can open the store, else the running `gatehouse serve`.
+    /// [`Quarantine::mark_release_learned`] records it as done.
+    pub fn unlearned_releases(&self) -> Result<Vec<HeldMessage>, QuarantineError> {
+        let learned = self.ids_in(Folder::Released, LEARNED_SUFFIX)?;
+        let mut messages = Vec::new();
+        for id in self.ids_in(Folder::Released, ".json")? {
+            if learned.binary_search(&id).is_ok() {
+                continue;
+            }
+            let verdict_path = self.verdict_path(Folder::Released, id);
+            let bytes = fs::read(&verdict_path).map_err(io_error(&verdict_path))?;
+            let verdict =
+                serde_json::from_slice(&bytes).map_err(|source| QuarantineError::Json {
+                    path: verdict_path,
+                    source,
+                })?;
+            let message_path = self.message_path(Folder::Released, id);
+            let raw = fs::read(&message_path).map_err(io_error(&message_path))?;
+            messages.push(HeldMessage { id, verdict, raw });
+        }
+        Ok(messages)
+    }
+
+    /// Records that the graph learned the release of `id`, as the empty file `released/<id>.learned`.
+    pub fn mark_release_learned(&self, id: QuarantineId) -> Result<(), QuarantineError> {
+        let folder = self.root.join(Folder::Released.name());
+        let name = format!("{id}{LEARNED_SUFFIX}");
+        durable::write_atomic(&folder, &name, b"").map_err(io_error(&folder.join(&name)))
+    }
+
+    /// Returns the sorted ids of the files in `folder` whose names end in `suffix`.
+    fn ids_in(&self, folder: Folder, suffix: &str) -> Result<Vec<QuarantineId>, QuarantineError> {
+        let path = self.root.join(folder.name());
         let mut ids = Vec::new();
-        for entry in fs::read_dir(&folder).map_err(io_error(&folder))? {
-            let entry = entry.map_err(io_error(&folder))?;
+        for entry in fs::read_dir(&path).map_err(io_error(&path))? {
+            let entry = entry.map_err(io_error(&path))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             // Temporary files of an interrupted write and foreign files are skipped.
-            let Some(stem) = name.strip_suffix(".json") else {
+            let Some(stem) = name.strip_suffix(suffix) else {
                 continue;
             };
             if let Ok(id) = QuarantineId::parse(stem) {
@@ -138,7 +182,7 @@ impl Quarantine {
             }
         }
         ids.sort();
-        ids.into_iter().map(|id| self.verdict(id)).collect()
+        Ok(ids)
     }
 
     /// Reads the verdict of a held message.

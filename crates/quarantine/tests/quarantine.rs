@@ -229,3 +229,20 @@ fn load_returns_message_and_verdict() {
     assert_eq!(held.raw, RAW);
     assert_eq!(held.verdict.envelope.rcpt_to, vec!["alice@example.com"]);
 }
+
+#[test]
+fn release_is_unlearned_until_marked() {
+    let (_dir, quarantine) = open();
+    let id = QuarantineId::now();
+    quarantine.hold(&verdict(id), RAW).expect("hold succeeds");
+    quarantine.release(id, "alice").expect("release succeeds");
+
+    let before = quarantine.unlearned_releases().expect("list succeeds");
+    quarantine.mark_release_learned(id).expect("mark succeeds");
+    let after = quarantine.unlearned_releases().expect("list succeeds");
+
+    let ids: Vec<QuarantineId> = before.iter().map(|message| message.id).collect();
+    assert_eq!(ids, vec![id]);
+    assert_eq!(before[0].raw, RAW);
+    assert!(after.is_empty());
+}

@@ -112,6 +112,61 @@ impl Gateway {
         reply
     }
 
+    /// Teaches the graph every release it has not learned yet, then marks each as learned.
+    ///
+    /// `gatehouse quarantine release` cannot open the graph store while the
+    /// server holds it, so the server picks up those releases here.
+    pub async fn learn_releases(&self) {
+        let quarantine = self.quarantine.clone();
+        let pending =
+            match tokio::task::spawn_blocking(move || quarantine.unlearned_releases()).await {
+                Ok(Ok(pending)) => pending,
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "cannot list released mail to learn");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot list released mail to learn");
+                    return;
+                }
+            };
+        for message in pending {
+            let now = OffsetDateTime::now_utc();
+            let Some((analysis, _)) = self
+                .analyse(message.verdict.envelope.clone(), message.raw, now)
+                .await
+            else {
+                continue;
+            };
+            let engine = Arc::clone(&self.engine);
+            let learned =
+                tokio::task::spawn_blocking(move || engine.learn(&analysis, Outcome::Released))
+                    .await;
+            match learned {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(verdict_id = %message.id, error = %err, "graph update for a release failed");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(verdict_id = %message.id, error = %err, "graph update for a release failed");
+                    continue;
+                }
+            }
+            let quarantine = self.quarantine.clone();
+            let id = message.id;
+            match tokio::task::spawn_blocking(move || quarantine.mark_release_learned(id)).await {
+                Ok(Ok(())) => tracing::info!(verdict_id = %id, "learned release"),
+                Ok(Err(err)) => {
+                    tracing::warn!(verdict_id = %id, error = %err, "cannot mark release as learned")
+                }
+                Err(err) => {
+                    tracing::warn!(verdict_id = %id, error = %err, "cannot mark release as learned")
+                }
+            }
+        }
+    }
+
     /// Runs the engine on a blocking thread, at most `max_concurrent_analyses` at once.
     async fn analyse(
         &self,

@@ -18,6 +18,9 @@ use crate::line::LineReader;
 use crate::reply::Reply;
 use crate::session::{Action, Session};
 
+/// Interval at which the server looks for releases it has not learned.
+const RELEASE_POLL: Duration = Duration::from_secs(5);
+
 /// Bytes read from the socket at once.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -37,6 +40,7 @@ pub async fn serve(
     let (closing_sender, closing) = watch::channel(false);
     let mut sessions = JoinSet::new();
     tracing::info!(listen = %listener.local_addr()?, "SMTP proxy started");
+    let releases = tokio::spawn(learn_releases(Arc::clone(&gateway), closing.clone()));
 
     tokio::pin!(shutdown);
     loop {
@@ -78,6 +82,7 @@ pub async fn serve(
     drop(listener);
     tracing::info!(open_sessions = sessions.len(), "SMTP proxy stopping");
     let _ = closing_sender.send(true);
+    let _ = releases.await;
     let drained = tokio::time::timeout(limits.shutdown_grace, async {
         while sessions.join_next().await.is_some() {}
     })
@@ -91,6 +96,18 @@ pub async fn serve(
     }
     tracing::info!("SMTP proxy stopped");
     Ok(())
+}
+
+/// Learns releases made by `gatehouse quarantine release` while the server
+/// holds the graph store, at start and then every [`RELEASE_POLL`].
+async fn learn_releases(gateway: Arc<Gateway>, mut closing: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(RELEASE_POLL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => gateway.learn_releases().await,
+            _ = closing.changed() => return,
+        }
+    }
 }
 
 async fn handle(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use gatehouse_engine::{Engine, Limits as EngineLimits};
 use gatehouse_graph::RedbGraph;
 use gatehouse_policy::Policy;
-use gatehouse_quarantine::Quarantine;
+use gatehouse_quarantine::{Quarantine, QuarantineId};
 use gatehouse_smtp::{Delivery, Gateway, Limits, Maildir, Upstream};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -687,5 +687,38 @@ async fn connection_over_limit_gets_421() {
 
     assert!(greeting.starts_with("220 "), "{greeting}");
     drop(first);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn server_learns_release_made_elsewhere() {
+    let proxy = Proxy::start(HOLD_ALL, None, Limits::default()).await;
+    let replies = dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: queued as *"),
+    )
+    .await;
+    let id = replies[replies.len() - 1].rsplit(' ').next().expect("id");
+    let id = QuarantineId::parse(id).expect("quarantine id");
+
+    // What `gatehouse quarantine release` does while the server holds the graph store.
+    let quarantine = Quarantine::open(&proxy.path("quarantine")).expect("quarantine opens");
+    let delivery = Delivery::Maildir(Maildir {
+        path: proxy.path("delivered"),
+        hostname: "mx.test".to_owned(),
+    });
+    let released = gatehouse_smtp::release(&quarantine, &delivery, id, "tester").await;
+    assert!(released.is_ok(), "{released:?}");
+
+    let marker = proxy.path(&format!("quarantine/released/{id}.learned"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !marker.exists() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        marker.exists(),
+        "the server did not learn the release of {id}"
+    );
+    assert_eq!(files_in(&proxy.path("delivered/new")).len(), 1);
     proxy.stop().await;
 }

@@ -140,6 +140,7 @@ pub async fn send(
     let greeting = client.read().await.expect("greeting");
     assert_eq!(greeting.code, 220, "greeting {greeting:?}");
     client.ehlo("client.test").await.expect("EHLO accepted");
+
     let reply = client
         .cmd(format!("MAIL FROM:<{mail_from}>\r\n"))
         .await
@@ -152,6 +153,7 @@ pub async fn send(
             .expect("RCPT reply");
         assert_eq!(reply.code, 250, "RCPT {rcpt}: {reply:?}");
     }
+
     let reply = client.cmd(b"DATA\r\n").await.expect("DATA reply");
     assert_eq!(reply.code, 354, "DATA: {reply:?}");
     let stuffed = gatehouse_smtp::delivery::dot_stuff(message);
@@ -161,6 +163,7 @@ pub async fn send(
         .await
         .expect("write message");
     client.stream.flush().await.expect("flush message");
+
     let reply = client.read().await.expect("final reply");
     let _ = client.quit().await;
     FinalReply {
