@@ -20,6 +20,9 @@ const MAX_SNIFF_BYTES: usize = 8 * 1024;
 
 /// Minimum number of non-ASCII bytes before a declared single-byte charset is
 /// second-guessed: a few accented letters are too little evidence.
+// NOTE: this and the two percentages below were chosen by reading the
+// findings on the 1,691 messages of the shared corpus, not measured against
+// a labelled set, so some mislabelled bodies still pass unreported.
 const MIN_HIGH_BYTES_FOR_MISMATCH: usize = 8;
 
 /// Minimum share of non-ASCII bytes, in percent of the non-space bytes, before

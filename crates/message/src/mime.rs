@@ -204,6 +204,8 @@ impl<'l> Walker<'l> {
                 }
             }
             PartType::Message(nested) if !nested.parts.is_empty() => {
+                // NOTE: only the bodies and parts of a nested message are kept;
+                // its own From, Subject and Received fields are not exposed.
                 self.nested_messages += 1;
                 let name = info
                     .filename

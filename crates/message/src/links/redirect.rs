@@ -12,6 +12,8 @@ use url::Url;
 use super::host::registrable_domain;
 
 /// Returns the URL that a redirector URL sends its visitor to, if it is one.
+// TODO: other open redirectors (YouTube `/redirect?q=`, LinkedIn `/slink`,
+// generic `?url=` parameters on any host) are not unwrapped yet.
 pub(crate) fn target(url: &Url) -> Option<String> {
     let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
     let domain = registrable_domain(&host);
