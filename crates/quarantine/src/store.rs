@@ -134,8 +134,9 @@ impl Quarantine {
 
     /// Lists released messages whose release the graph has not learned yet, oldest first.
     ///
-    /// A release is learned by whoever holds the graph store: the `release`
-    /// command when it can open the store, else the running `gatehouse serve`.
+    /// The process that has the graph store open learns a release: the
+    /// `release` command when it can open the store, else the running
+    /// `gatehouse serve`.
     /// [`Quarantine::mark_release_learned`] records it as done.
     pub fn unlearned_releases(&self) -> Result<Vec<HeldMessage>, QuarantineError> {
         let learned = self.ids_in(Folder::Released, LEARNED_SUFFIX)?;

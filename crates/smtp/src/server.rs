@@ -99,7 +99,7 @@ pub async fn serve(
 }
 
 /// Learns releases made by `gatehouse quarantine release` while the server
-/// holds the graph store, at start and then every [`RELEASE_POLL`].
+/// has the graph store open, at start and then every [`RELEASE_POLL`].
 async fn learn_releases(gateway: Arc<Gateway>, mut closing: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(RELEASE_POLL);
     loop {
