@@ -3,12 +3,12 @@
 //! [`decode`] takes encoded image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF),
 //! checks the declared dimensions against [`Limits`] before any pixel buffer
 //! is allocated, converts the image to greyscale and runs rxing's QR readers
-//! (several symbols per image). When a pass finds nothing, it retries with
-//! other renderings of the same pixels, one [`Pass`] each: a contrast
-//! stretch, a 2x upscale for codes with modules of 1.5-2 px, an inversion for
-//! light-on-dark codes, and the colour channel with the most contrast for
-//! tinted codes. Every symbol found is returned, URL or not, with the pass
-//! that recovered it.
+//! (several symbols per image). When a pass finds nothing, the next [`Pass`]
+//! renders the same pixels another way. The renderings are a contrast
+//! stretch, a 2x upscale for modules of 1.5-2 px, an inversion for
+//! light-on-dark codes, the colour channel with the most contrast for tinted
+//! codes, a white border for codes cut off at the edge, and a 2x downscale.
+//! Every symbol found is returned, URL or not, with the pass that found it.
 //!
 //! The crate knows nothing about messages or attachments: `gatehouse-unpack`
 //! finds the images and `gatehouse-engine` turns payloads into links.
@@ -76,7 +76,7 @@ pub struct Decoded {
     pub height: u32,
 }
 
-/// Why an image could not be looked at. Finding no code is not an error.
+/// Reason an image could not be examined. Finding no code is not an error.
 #[derive(Debug, thiserror::Error)]
 pub enum QrError {
     #[error("image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")]
@@ -91,7 +91,9 @@ pub enum QrError {
     UnsupportedFormat,
     #[error("image could not be decoded: {0}")]
     Image(#[from] image::ImageError),
-    #[error("image decoder failed unexpectedly: {0}")]
+    #[error("greyscale buffer of {len} bytes does not match {width}x{height} pixels")]
+    BufferSize { width: u32, height: u32, len: usize },
+    #[error("image decoder or QR reader panicked: {0}")]
     DecoderPanic(String),
 }
 
@@ -102,30 +104,54 @@ pub fn decode(data: &[u8], limits: &Limits) -> Result<Vec<QrCode>, QrError> {
 
 /// Decodes every QR code in one encoded image and reports the passes it ran.
 pub fn decode_with_report(data: &[u8], limits: &Limits) -> Result<Decoded, QrError> {
-    // NOTE: image 0.25.9 panics on some valid PNGs (an assertion on the
-    // buffer size in its PNG codec), and rxing indexes arrays on the strength
-    // of what it detected. Neither can be ruled out on hostile input from the
-    // outside, so this is the one place where a panic is caught and turned
-    // into an error. Both libraries keep no state across calls, so nothing is
-    // left half-updated after an unwind.
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| decode_unguarded(data, limits)));
-    match outcome {
-        Ok(result) => result,
-        Err(payload) => Err(QrError::DecoderPanic(panic_message(payload.as_ref()))),
-    }
+    guarded(|| {
+        let image = load::load(data, limits)?;
+        let pixels = passes::Pixels::from_image(image);
+        Ok(passes::run(&pixels, limits))
+    })
 }
 
 /// Decodes every QR code in an image that is already greyscale (one byte a pixel, row by row).
-pub fn decode_luma(luma: &[u8], width: u32, height: u32, limits: &Limits) -> Decoded {
-    let image = passes::Pixels::from_luma(luma.to_vec(), width, height);
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| passes::run(&image, limits)));
-    outcome.unwrap_or_default()
+pub fn decode_luma(
+    luma: &[u8],
+    width: u32,
+    height: u32,
+    limits: &Limits,
+) -> Result<Decoded, QrError> {
+    let expected = u64::from(width) * u64::from(height);
+    if expected > limits.max_pixels {
+        return Err(QrError::TooManyPixels {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    if luma.len() as u64 != expected {
+        return Err(QrError::BufferSize {
+            width,
+            height,
+            len: luma.len(),
+        });
+    }
+    guarded(|| {
+        let pixels = passes::Pixels::from_luma(luma.to_vec(), width, height);
+        Ok(passes::run(&pixels, limits))
+    })
 }
 
-fn decode_unguarded(data: &[u8], limits: &Limits) -> Result<Decoded, QrError> {
-    let image = load::load(data, limits)?;
-    let pixels = passes::Pixels::from_image(image);
-    Ok(passes::run(&pixels, limits))
+/// Runs image decoding and QR reading, turning a panic into an error.
+///
+/// NOTE: image 0.25.9 panics on some valid PNGs (an assertion on the buffer
+/// size in its PNG codec), and rxing indexes its bit matrices with
+/// coordinates computed from the pixels. A panic in either cannot be ruled
+/// out on hostile input, so this is the one place where a panic is caught.
+/// The decoders and readers are created per call, so no state is left
+/// half-updated after an unwind.
+fn guarded(work: impl FnOnce() -> Result<Decoded, QrError>) -> Result<Decoded, QrError> {
+    match panic::catch_unwind(AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(payload) => Err(QrError::DecoderPanic(panic_message(payload.as_ref()))),
+    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -54,13 +54,8 @@ impl Pixels {
         }
     }
 
+    /// Wraps a greyscale buffer whose length the caller checked against the dimensions.
     pub(crate) fn from_luma(luma: Vec<u8>, width: u32, height: u32) -> Pixels {
-        let expected = u64::from(width) * u64::from(height);
-        let luma = if luma.len() as u64 == expected {
-            luma
-        } else {
-            Vec::new()
-        };
         Pixels {
             luma,
             rgb: None,
@@ -149,7 +144,7 @@ fn render(pixels: &Pixels, pass: Pass, limits: &Limits) -> Option<(Vec<u8>, u32,
     }
 }
 
-/// The values at the 1st and 99th percentiles.
+/// Returns the values at the 1st and 99th percentiles.
 fn percentiles(values: &[u8]) -> (u8, u8) {
     let mut histogram = [0u64; 256];
     for &value in values {
@@ -250,7 +245,7 @@ fn downscale(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
     (out, out_w as u32, out_h as u32)
 }
 
-/// The channel with the widest percentile spread, when it is wider than luma's.
+/// Picks the channel with the widest percentile spread, when it is wider than luma's.
 fn best_channel(pixels: &Pixels) -> Option<Vec<u8>> {
     let rgb = pixels.rgb.as_ref()?;
     let samples = rgb.as_raw();

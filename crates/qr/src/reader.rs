@@ -10,9 +10,9 @@ use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource};
 
 /// Reads every QR symbol in a greyscale buffer of `width` × `height` bytes.
 ///
-/// The port of zxing-cpp's detector runs first because it finds more codes
-/// in photos. ZXing Java's multi-symbol detector runs only when it finds
-/// nothing, because it reads some damaged finder patterns the port misses.
+/// rxing's port of the zxing-cpp reader runs first, as rxing's own
+/// `MultiFormatReader` does. The port of ZXing Java's multi-symbol reader
+/// runs only when the first finds nothing.
 pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<String> {
     if width == 0 || height == 0 {
         return Vec::new();
@@ -43,8 +43,9 @@ pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<String
 fn hints() -> DecodeHints {
     DecodeHints {
         TryHarder: Some(true),
-        // Micro QR and rMQR are not used in mail, and their small finder
-        // patterns match texture in photos.
+        // Only full QR symbols: Micro QR and rMQR hold too few characters
+        // for a phishing URL, and every extra symbology is one more chance
+        // of a false positive.
         PossibleFormats: Some(HashSet::from([BarcodeFormat::QR_CODE])),
         ..DecodeHints::default()
     }

@@ -122,7 +122,7 @@ fn zxing_false_positives_yield_none() {
     }
 }
 
-/// The non-comment lines of an expectation file: one payload each.
+/// Returns the non-comment lines of an expectation file, one payload each.
 fn expected_lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
         .unwrap_or_default()

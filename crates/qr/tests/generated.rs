@@ -8,7 +8,7 @@ use image::{DynamicImage, GrayImage, ImageFormat, Rgb, RgbImage};
 
 const URL: &str = "https://login.example-bank.bond/verify?id=7731";
 
-/// The modules of a QR code for `text`, with a 4-module quiet zone: true is dark.
+/// Returns the modules of a QR code for `text` with a 4-module quiet zone, true for dark.
 fn modules(text: &str) -> (Vec<bool>, usize) {
     let code = qrcode::QrCode::new(text.as_bytes()).expect("text fits in a QR code");
     let width = code.width();

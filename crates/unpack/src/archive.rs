@@ -1,7 +1,7 @@
 //! ZIP archives read into memory entry by entry, every read bounded.
 //!
 //! Nothing is written to disk. The central directory is used when it can be
-//! parsed; when it cannot, or when it hides entries behind duplicate names,
+//! parsed. When it cannot, or when it hides entries behind duplicate names,
 //! the entries are recovered by scanning for local file headers. Entries
 //! whose data overlap (the `zbsm.zip` family of bombs, where every entry
 //! inflates the same compressed block) are reported and not read.
@@ -52,12 +52,12 @@ pub(crate) fn read(data: &[u8], limits: &Limits, budget: &mut Budget) -> Archive
                  entry counts, so every local header was read"
                     .to_owned(),
             );
-            read_local_headers(data, limits, budget, &mut archive);
+            read_local_headers(data, limits, budget, &mut archive, &[]);
         }
-        Ok(zip) => read_central_directory(zip, limits, budget, &mut archive),
+        Ok(zip) => read_central_directory(zip, data, limits, budget, &mut archive),
         Err(error) => {
             let before = archive.problems.len();
-            read_local_headers(data, limits, budget, &mut archive);
+            read_local_headers(data, limits, budget, &mut archive, &[]);
             if archive.entries.is_empty() && archive.problems.len() == before {
                 archive.problem(
                     FindingKind::Unscannable,
@@ -81,6 +81,7 @@ pub(crate) fn read(data: &[u8], limits: &Limits, budget: &mut Budget) -> Archive
 
 fn read_central_directory(
     mut zip: zip::ZipArchive<Cursor<&[u8]>>,
+    data: &[u8],
     limits: &Limits,
     budget: &mut Budget,
     archive: &mut Archive,
@@ -119,6 +120,8 @@ fn read_central_directory(
         );
     }
 
+    let hidden = has_unlisted_local_headers(&mut zip);
+
     for index in 0..zip.len().min(limits.max_entries) {
         let name = entry_name_at(&zip, index);
         if zip
@@ -133,8 +136,8 @@ fn read_central_directory(
             continue;
         }
         // A local header that disagrees with the central directory shows
-        // different names or sizes to different readers; note it, then read
-        // the entry as the central directory describes it.
+        // different names or sizes to different readers. Record that, then
+        // read the entry as the central directory describes it.
         let consistent = ZipReadOptions::new().enforce_header_consistency(true);
         let consistency = zip.by_index_with_options(index, consistent).map(|_| ());
         match consistency {
@@ -168,6 +171,49 @@ fn read_central_directory(
             ),
         }
     }
+    if hidden {
+        read_unlisted_entries(&zip, data, limits, budget, archive);
+    }
+}
+
+/// Checks whether local file headers sit outside every entry the central
+/// directory lists. Readers that stream local headers (Java's
+/// `ZipInputStream`, `unzip` on a damaged archive) see those entries, and
+/// readers of the central directory do not.
+fn has_unlisted_local_headers(zip: &mut zip::ZipArchive<Cursor<&[u8]>>) -> bool {
+    // NOTE: zip 9 reports this case only as an error message among other
+    // consistency errors, so the message text is matched here.
+    zip.validate_header_consistency()
+        .is_err_and(|error| error.to_string().contains("missing from central directory"))
+}
+
+/// Reads the entries whose local headers the central directory does not list.
+fn read_unlisted_entries(
+    zip: &zip::ZipArchive<Cursor<&[u8]>>,
+    data: &[u8],
+    limits: &Limits,
+    budget: &mut Budget,
+    archive: &mut Archive,
+) {
+    let listed: Vec<(u64, u64)> = (0..zip.len())
+        .filter_map(|index| zip.by_index_data(index).ok())
+        .map(|entry| (entry.header_start(), entry.compressed_size()))
+        .collect();
+    let before = archive.entries.len();
+    read_local_headers(data, limits, budget, archive, &listed);
+    let hidden: Vec<String> = archive.entries[before..]
+        .iter()
+        .map(|entry| entry.name.clone())
+        .collect();
+    archive.problem(
+        FindingKind::Unscannable,
+        "",
+        format!(
+            "local file headers not listed in the central directory: {} hidden entries read from their local headers ({})",
+            hidden.len(),
+            hidden.join(", ")
+        ),
+    );
 }
 
 fn entry_name_at(zip: &zip::ZipArchive<Cursor<&[u8]>>, index: usize) -> String {
@@ -262,11 +308,29 @@ fn read_entry<R: Read>(
 }
 
 /// Recovers entries by reading each local file header in turn.
-fn read_local_headers(data: &[u8], limits: &Limits, budget: &mut Budget, archive: &mut Archive) {
+fn read_local_headers(
+    data: &[u8],
+    limits: &Limits,
+    budget: &mut Budget,
+    archive: &mut Archive,
+    listed: &[(u64, u64)],
+) {
     let mut offset = 0usize;
     let mut count = 0usize;
     while let Some(found) = memchr::memmem::find(&data[offset..], LOCAL_HEADER) {
         let start = offset + found;
+        // Entries the central directory lists were read already: skip their
+        // header and data, so that archives stored inside them stay nested.
+        if let Some((_, compressed)) = listed.iter().find(|(header, _)| *header == start as u64) {
+            offset = start
+                .saturating_add(local_header_len(&data[start..]))
+                .saturating_add(*compressed as usize)
+                .max(start + LOCAL_HEADER.len());
+            if offset >= data.len() {
+                return;
+            }
+            continue;
+        }
         if count >= limits.max_entries {
             archive.problem(
                 FindingKind::Unscannable,
@@ -308,7 +372,17 @@ fn read_local_headers(data: &[u8], limits: &Limits, budget: &mut Budget, archive
     }
 }
 
-/// The name in the local file header at the start of `data`.
+/// Returns the length of the local file header at the start of `data`, name and extra field included.
+fn local_header_len(data: &[u8]) -> usize {
+    let Some(header) = data.get(..30) else {
+        return LOCAL_HEADER.len();
+    };
+    let name_len = usize::from(u16::from_le_bytes([header[26], header[27]]));
+    let extra_len = usize::from(u16::from_le_bytes([header[28], header[29]]));
+    30 + name_len + extra_len
+}
+
+/// Reads the name in the local file header at the start of `data`.
 fn local_header_name(data: &[u8]) -> Option<String> {
     let header = data.get(..30)?;
     let flags = u16::from_le_bytes([header[6], header[7]]);
@@ -326,8 +400,8 @@ pub(crate) fn local_header_names(data: &[u8], max: usize) -> Vec<String> {
 }
 
 /// Decodes an entry name: UTF-8 when flagged or valid, GBK when the bytes
-/// look like GB2312-range Chinese, else code page 437 as the ZIP
-/// specification says.
+/// look like GB2312-range Chinese, else code page 437, the encoding ZIP
+/// names had before the UTF-8 flag existed.
 pub(crate) fn decode_name(raw: &[u8], flags: u16) -> String {
     if flags & FLAG_UTF8 != 0 {
         return String::from_utf8_lossy(raw).into_owned();
@@ -344,7 +418,7 @@ pub(crate) fn decode_name(raw: &[u8], flags: u16) -> String {
     raw.iter().map(|&byte| cp437(byte)).collect()
 }
 
-/// Whether every byte above ASCII is part of a pair with both bytes in
+/// Checks whether every byte above ASCII is part of a pair with both bytes in
 /// 0xA1..=0xFE, the GB2312 rows that Chinese names use. Names in code page
 /// 437 with accents (`M\x81ller`) put an ASCII byte after the high one.
 fn looks_like_gb2312(raw: &[u8]) -> bool {

@@ -1,6 +1,6 @@
 //! Word field instructions: the URLs they fetch or link to.
 
-/// What a field instruction does with its argument.
+/// Target of a field instruction, by what the field does with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FieldTarget {
     /// `HYPERLINK "url"`: a link the reader clicks.
@@ -11,7 +11,7 @@ pub(crate) enum FieldTarget {
     Dde(String),
 }
 
-/// Splits an instruction into words; a quoted word keeps its spaces.
+/// Splits an instruction into words, keeping the spaces inside a quoted word.
 fn words(instruction: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut chars = instruction.chars().peekable();

@@ -2,7 +2,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum nesting of archives and embedded packages. The attachment is
-    /// depth 0; a container at this depth is listed but not opened.
+    /// depth 0, and a container at this depth is listed but not opened.
     pub max_depth: usize,
     /// Maximum entries read from one archive.
     pub max_entries: usize,

@@ -1,7 +1,7 @@
 //! Office Open XML packages: DOCX, XLSX, PPTX and their macro and template forms.
 //!
-//! Every part is looked at, whatever its name, because a package's
-//! relationships (not its part names) say which part is the document, and
+//! Every part is read, whatever its name, because a package's
+//! relationships (not its part names) point to the document part, and
 //! attackers rename parts. XML parts give text and field codes, `.rels`
 //! parts give every external target, and every other part (media,
 //! embedded packages, OLE objects, VBA projects) becomes a child artifact.
@@ -140,6 +140,11 @@ fn content_part(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry)
         }
         artifact.text.push_str(content.text.trim_end());
     }
+    for url in urls_in_text(&content.text) {
+        if !artifact.urls.iter().any(|found| found.url == url) {
+            push_url(walker, artifact, url.to_owned(), UrlKind::Text, &entry.name);
+        }
+    }
     for instruction in &content.fields {
         match fields::target(instruction) {
             Some(FieldTarget::Hyperlink(url)) => {
@@ -171,7 +176,24 @@ fn content_part(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry)
     }
 }
 
-/// Whether a part is small enough to parse; records a finding when it is not.
+/// URLs with a scheme, and `www.` hosts, written as plain text in a part.
+fn urls_in_text(text: &str) -> Vec<&str> {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    finder.url_must_have_scheme(false);
+    finder
+        .links(text)
+        .map(|link| link.as_str())
+        .filter(|url| {
+            url.contains("://")
+                || url
+                    .get(..4)
+                    .is_some_and(|head| head.eq_ignore_ascii_case("www."))
+        })
+        .collect()
+}
+
+/// Checks whether a part is small enough to parse, and records a finding when it is not.
 fn fits(walker: &Walker<'_>, artifact: &mut Artifact, entry: &Entry) -> bool {
     let size = entry.data.len() as u64;
     if size <= walker.limits.max_xml_bytes {
@@ -189,7 +211,7 @@ fn fits(walker: &Walker<'_>, artifact: &mut Artifact, entry: &Entry) -> bool {
     false
 }
 
-/// Whether a template path is fetched over the network (HTTP, WebDAV or SMB),
+/// Returns whether a template path is fetched over the network (HTTP, WebDAV or SMB),
 /// not a local path Word recorded when the document was made.
 fn is_remote(target: &str) -> bool {
     let lower = target.trim().to_ascii_lowercase();

@@ -52,7 +52,7 @@ impl FileKind {
         )
     }
 
-    /// Whether this is an Office Open XML package (a ZIP with `[Content_Types].xml`).
+    /// Returns whether this is an Office Open XML package (a ZIP with `[Content_Types].xml`).
     pub fn is_ooxml(self) -> bool {
         matches!(
             self,
@@ -66,13 +66,13 @@ impl FileKind {
         )
     }
 
-    /// Whether this is a ZIP archive of any kind, Office packages included.
+    /// Returns whether this is a ZIP archive of any kind, Office packages included.
     pub fn is_zip(self) -> bool {
         self == FileKind::Zip || self.is_ooxml()
     }
 
-    /// The kinds whose content a file name with this extension may hold, or
-    /// `None` when the extension says nothing about the content.
+    /// Returns the kinds whose content a file name with this extension may
+    /// hold, or `None` when the extension implies no type.
     pub fn expected_for_extension(extension: &str) -> Option<&'static [FileKind]> {
         use FileKind::*;
         let kinds: &'static [FileKind] = match extension.to_ascii_lowercase().as_str() {
@@ -126,8 +126,8 @@ pub fn sniff(data: &[u8]) -> FileKind {
     sniff_text(data)
 }
 
-/// Whether an end of central directory record sits where it belongs, in the
-/// last 64 KiB + 22 bytes, for archives with bytes before the first entry
+/// Checks whether an end of central directory record sits where it belongs,
+/// in the last 64 KiB + 22 bytes, for archives with bytes before the first entry
 /// (self-extracting programs, prepended junk).
 fn has_zip_end_record(data: &[u8]) -> bool {
     const EOCD_SEARCH_BYTES: usize = 65_535 + 22;
@@ -154,7 +154,7 @@ fn sniff_image(data: &[u8]) -> Option<FileKind> {
     }
 }
 
-/// `BM` alone starts too many text files; also require a known DIB header size.
+/// `BM` alone starts too many text files, so a known DIB header size is required as well.
 fn is_bmp(data: &[u8]) -> bool {
     if data.len() < 18 || !data.starts_with(b"BM") {
         return false;
@@ -171,12 +171,27 @@ fn sniff_text(data: &[u8]) -> FileKind {
     let text = String::from_utf8_lossy(head);
     let text = text.trim_start_matches('\u{feff}').trim_start();
     let lower = text.to_ascii_lowercase();
-    if lower.starts_with("<svg") || (lower.starts_with("<?xml") && lower.contains("<svg")) {
+    let xml_prolog = lower.starts_with("<?xml") || lower.starts_with("<!--");
+    if lower.starts_with("<svg")
+        || lower.starts_with("<!doctype svg")
+        || (xml_prolog && lower.contains("<svg"))
+    {
         return FileKind::Svg;
     }
-    if ["<!doctype html", "<html", "<head", "<body"]
-        .iter()
-        .any(|tag| lower.starts_with(tag))
+    // HTML attachments in phishing often skip `<html>` and open with a script or a form.
+    const HTML_STARTS: [&str; 9] = [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<script",
+        "<meta",
+        "<iframe",
+        "<form",
+        "<title",
+    ];
+    if HTML_STARTS.iter().any(|tag| lower.starts_with(tag))
+        || (lower.starts_with("<!--") && (lower.contains("<html") || lower.contains("<script")))
     {
         return FileKind::Html;
     }
@@ -193,7 +208,7 @@ fn sniff_text(data: &[u8]) -> FileKind {
     FileKind::Unknown
 }
 
-/// An RFC 5322 message starts with header fields, and carries some of these.
+/// Checks whether text starts with RFC 5322 header fields and carries at least two common ones.
 fn looks_like_message(lower: &str) -> bool {
     let Some(first_line) = lower.lines().next() else {
         return false;
@@ -254,13 +269,13 @@ fn sniff_zip(data: &[u8]) -> FileKind {
     kind_from_package(&content_types, names.iter().map(String::as_str))
 }
 
-/// Names from local file headers, for archives whose central directory is damaged.
+/// Reads names from local file headers, for archives whose central directory is damaged.
 fn sniff_zip_local_names(data: &[u8]) -> FileKind {
     let names: Vec<String> = crate::archive::local_header_names(data, 4096);
     kind_from_package("", names.iter().map(String::as_str))
 }
 
-/// The Office kind of a package from its main content type, else from its part names.
+/// Returns the Office kind of a package from its main content type, else from its part names.
 pub(crate) fn kind_from_package<'a>(
     content_types: &str,
     names: impl Iterator<Item = &'a str>,

@@ -19,7 +19,7 @@ pub(crate) struct Relationship {
     pub(crate) external: bool,
 }
 
-/// What a content part carries: its visible text and its field instructions.
+/// Text and field instructions of one content part.
 #[derive(Debug, Default)]
 pub(crate) struct PartContent {
     pub(crate) text: String,
@@ -60,7 +60,7 @@ fn attribute(element: &BytesStart<'_>, local_name: &str) -> Option<String> {
         .map(|attribute| attribute_value(&attribute))
 }
 
-/// The text a general reference stands for, if it is predefined or a character reference.
+/// Returns the text a general reference stands for, if it is predefined or a character reference.
 fn reference_text(name: &str) -> Option<String> {
     let text = match name {
         "amp" => "&",
@@ -107,7 +107,7 @@ pub(crate) fn relationships(data: &[u8]) -> (Vec<Relationship>, Option<String>) 
     }
 }
 
-/// Where text is being collected while walking a content part.
+/// Kind of element whose text is being collected.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Inside {
     Nothing,

@@ -198,7 +198,7 @@ fn recursive_zip_stops_at_depth_limit() {
 }
 
 /// POI's ClusterFuzz and crash reproducers and its truncated file are
-/// damaged; each one must say so with a finding, and none may panic.
+/// damaged. Each one must yield a finding, and none may panic.
 #[test]
 fn poi_crash_reproducers_yield_findings() {
     let Some(root) = corpus() else { return };
