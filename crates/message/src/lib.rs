@@ -1,13 +1,24 @@
 //! Parsing of one email message into the values Gatehouse decides on.
 //!
-//! The crate owns three things:
+//! The crate owns four things:
 //! - [`parse`]: raw RFC 5322 bytes to a [`Message`] with decoded headers, text
 //!   and HTML bodies, and attachment parts, in any charset. mail-parser finds
 //!   the MIME structure; the strings a decision rests on (subject, display
-//!   names, filenames) are decoded here from the raw header bytes.
+//!   names, filenames) are decoded here from the raw header bytes. Images in
+//!   HTML `data:` URIs become parts, and a charset label that lies, a limit
+//!   that trips or a broken structure becomes a [`Finding`].
+//! - [`decode`]: the header decoders on their own (RFC 2047 encoded-words,
+//!   RFC 2231 parameters, address lists, message ids), for other crates that
+//!   meet headers, such as nested messages inside archives.
 //! - [`links`]: URLs found in text and HTML, each a [`Link`] with its
-//!   registrable domain, its source and its location in the message.
+//!   registrable domain, its source and its location in the message, with
+//!   redirectors unwrapped and anchor text that shows another host recorded.
 //! - [`Limits`]: the bounds on nesting and size that hostile input meets.
+//!
+//! Inside [`parse`], `prepare` scans the raw lines first (limits, missing
+//! blank lines, unclosed multiparts), `mime` walks mail-parser's part tree,
+//! `headers` and `decode` turn raw header bytes into text, and `charset`
+//! decodes bodies over encoding_rs with chardetng as the judge of lying labels.
 //!
 //! Unpacking attachments (archives, Office files, images) is left to
 //! `gatehouse-unpack`, and QR decoding to `gatehouse-qr`.
