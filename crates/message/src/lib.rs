@@ -15,10 +15,10 @@
 //!   redirectors unwrapped and anchor text that shows another host recorded.
 //! - [`Limits`]: the bounds on nesting and size that hostile input meets.
 //!
-//! Inside [`parse`], `prepare` scans the raw lines first (limits, missing
-//! blank lines, unclosed multiparts), `mime` walks mail-parser's part tree,
-//! `headers` and `decode` turn raw header bytes into text, and `charset`
-//! decodes bodies over encoding_rs with chardetng as the judge of lying labels.
+//! Inside [`parse`], `prepare` first scans the raw lines for limits, missing
+//! blank lines and unclosed multiparts. Then `mime` walks mail-parser's part
+//! tree, and `headers` and `decode` turn raw header bytes into text. `charset`
+//! decodes bodies over encoding_rs, with chardetng to judge lying labels.
 //!
 //! Unpacking attachments (archives, Office files, images) is left to
 //! `gatehouse-unpack`, and QR decoding to `gatehouse-qr`.
