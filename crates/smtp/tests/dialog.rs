@@ -722,3 +722,29 @@ async fn server_learns_release_made_elsewhere() {
     assert_eq!(files_in(&proxy.path("delivered/new")).len(), 1);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn disconnect_inside_data_keeps_nothing() {
+    let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         C: MAIL FROM:<a@partner.test>
+         S: 250 *
+         C: RCPT TO:<b@example.com>
+         S: 250 *
+         C: DATA
+         S: 354 *
+         R: Subject: cut short\\r\\n\\r\\nhalf a mess",
+    )
+    .await;
+    // The script's connection is closed here, before the final dot.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    assert!(files_in(&proxy.path("delivered/new")).is_empty());
+    assert!(files_in(&proxy.path("delivered/tmp")).is_empty());
+    proxy.stop().await;
+}
