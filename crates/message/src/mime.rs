@@ -268,7 +268,7 @@ impl<'l> Walker<'l> {
         self.message.findings.push(Finding {
             kind: FindingKind::MalformedMime,
             location: location.to_owned(),
-            detail: format!("a {} part does not hold a message", info.mime_type()),
+            detail: format!("a {} part does not contain a message", info.mime_type()),
         });
         let data = body_bytes(parsed, part, info, &self.delimiters);
         let text = charset::decode_unlabelled(&data);
