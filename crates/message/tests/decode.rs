@@ -37,6 +37,32 @@ fn encoded_words() {
 }
 
 #[test]
+fn legacy_cjk_and_cyrillic_charsets() {
+    let cases: [(&[u8], &str); 6] = [
+        (
+            b"=?ks_c_5601-1987?B?vsiz58fPvLy/5CDDu7G4vK0=?=",
+            "안녕하세요 청구서",
+        ),
+        (
+            b"=?EUC-KR?B?vsiz58fPvLy/5CDDu7G4vK0=?=",
+            "안녕하세요 청구서",
+        ),
+        (b"=?Big5?B?vdCoRK7R?=", "請求書"),
+        (b"=?Shift_JIS?B?kL+LgY+R?=", "請求書"),
+        (b"=?EUC-JP?B?wMG14b3x?=", "請求書"),
+        (b"=?KOI8-R?B?896j1A==?=", "Счёт"),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(
+            header_text(raw),
+            expected,
+            "raw {:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
+
+#[test]
 fn iso_2022_jp_words() {
     let cases: [(&[u8], &str); 2] = [
         // Each word opens and closes its own escape sequences.

@@ -30,9 +30,13 @@ use crate::Limits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkSource {
+    /// A plain-text body.
     Text,
+    /// An HTML body or HTML attachment.
     Html,
+    /// A document inside an attachment, such as an Office relationship part.
     Attachment,
+    /// A QR code decoded from an image.
     Qr,
 }
 
