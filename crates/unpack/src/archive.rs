@@ -8,7 +8,7 @@
 
 use std::io::{Cursor, Read};
 
-use zip::read::{ZipReadOptions, read_zipfile_from_stream};
+use zip::read::ZipReadOptions;
 use zip::result::ZipError;
 
 use crate::walker::Budget;
@@ -93,7 +93,7 @@ fn read_central_directory(
                 FindingKind::Unscannable,
                 "",
                 format!(
-                    "overlapping entries: {} entries share compressed data (a zip bomb), none was read",
+                    "entries overlap each other or the central directory, as in a zip bomb; none of the {} entries was read",
                     zip.len()
                 ),
             );
@@ -244,6 +244,23 @@ fn read_entry<R: Read>(
     }
     let declared = file.size();
     let compressed = file.compressed_size();
+    read_bounded(
+        &mut file, name, declared, compressed, limits, budget, archive,
+    )
+}
+
+/// Reads one entry's expanded bytes from `reader`, capped by the ratio and
+/// the bytes left in the budget. Returns false when the archive's remaining
+/// entries must not be read.
+fn read_bounded(
+    reader: &mut impl Read,
+    name: String,
+    declared: u64,
+    compressed: u64,
+    limits: &Limits,
+    budget: &mut Budget,
+    archive: &mut Archive,
+) -> bool {
     let remaining = budget.remaining();
     if declared > remaining {
         archive.problem(
@@ -275,9 +292,7 @@ fn read_entry<R: Read>(
     // Declared sizes can lie, so the read itself is capped as well.
     let cap = ratio_cap.min(remaining);
     let mut data = Vec::with_capacity(declared.min(cap).min(1 << 20) as usize);
-    let result = (&mut file)
-        .take(cap.saturating_add(1))
-        .read_to_end(&mut data);
+    let result = reader.take(cap.saturating_add(1)).read_to_end(&mut data);
     if data.len() as u64 > cap {
         data.truncate(cap as usize);
         let detail = if cap == remaining {
@@ -343,31 +358,184 @@ fn read_local_headers(
             return;
         }
         count += 1;
-        let mut cursor = Cursor::new(&data[start..]);
-        let read = match read_zipfile_from_stream(&mut cursor) {
-            Ok(Some(file)) => {
-                let name = decode_name(file.name_raw(), file.flags().as_u16());
-                Ok(Some(read_entry(file, name, limits, budget, archive)))
-            }
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
+        let Some(header) = LocalHeader::parse(data, start) else {
+            archive.problem(
+                FindingKind::Unscannable,
+                "",
+                format!("local header at offset {start} is truncated"),
+            );
+            return;
         };
-        let consumed = match read {
-            Ok(Some(true)) => cursor.position() as usize,
-            Ok(Some(false)) | Ok(None) => return,
-            Err(error) => {
-                let name = local_header_name(&data[start..]).unwrap_or_default();
-                archive.problem(
-                    FindingKind::Unscannable,
-                    &name,
-                    format!("entry {name} at offset {start} could not be read: {error}"),
-                );
-                LOCAL_HEADER.len()
-            }
+        let Some(consumed) = read_local_entry(data, &header, limits, budget, archive) else {
+            return;
         };
-        offset = start + consumed.max(LOCAL_HEADER.len());
+        offset = consumed.max(start + LOCAL_HEADER.len());
         if offset >= data.len() {
             return;
+        }
+    }
+}
+
+/// Compression methods this reader expands, from the ZIP specification.
+const METHOD_STORED: u16 = 0;
+const METHOD_DEFLATE: u16 = 8;
+/// General-purpose flag bit 0: the entry is encrypted.
+const FLAG_ENCRYPTED: u16 = 1;
+/// General-purpose flag bit 3: sizes and CRC follow the data, in a data descriptor.
+const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
+/// Signatures that can follow an entry's data.
+const NEXT_RECORDS: [&[u8]; 3] = [b"PK\x07\x08", b"PK\x03\x04", b"PK\x01\x02"];
+
+/// One local file header, read without the central directory.
+struct LocalHeader {
+    flags: u16,
+    method: u16,
+    /// Compressed size, or `None` when a data descriptor after the data holds it.
+    compressed: Option<u64>,
+    size: u64,
+    name: String,
+    data_start: usize,
+}
+
+impl LocalHeader {
+    fn parse(data: &[u8], start: usize) -> Option<LocalHeader> {
+        let header = data.get(start..start.checked_add(30)?)?;
+        let u16_at = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        let flags = u16_at(6);
+        let name_end = start + 30 + usize::from(u16_at(26));
+        let extra_end = name_end + usize::from(u16_at(28));
+        let raw_name = data.get(start + 30..name_end)?;
+        let extra = data.get(name_end..extra_end)?;
+
+        let mut compressed = u64::from(u32_at(18));
+        let mut size = u64::from(u32_at(22));
+        // ZIP64: both sizes move to the extra field with ID 0x0001.
+        if (compressed == 0xFFFF_FFFF || size == 0xFFFF_FFFF)
+            && let Some(zip64) = extra_field(extra, 0x0001)
+            && zip64.len() >= 16
+        {
+            size = u64::from_le_bytes(zip64[..8].try_into().ok()?);
+            compressed = u64::from_le_bytes(zip64[8..16].try_into().ok()?);
+        }
+        let deferred = flags & FLAG_DATA_DESCRIPTOR != 0 && compressed == 0;
+        Some(LocalHeader {
+            flags,
+            method: u16_at(8),
+            compressed: (!deferred).then_some(compressed),
+            size,
+            name: decode_name(raw_name, flags),
+            data_start: extra_end,
+        })
+    }
+}
+
+/// Returns the data of the extra field with `id`.
+fn extra_field(mut extra: &[u8], id: u16) -> Option<&[u8]> {
+    while extra.len() >= 4 {
+        let field_id = u16::from_le_bytes([extra[0], extra[1]]);
+        let len = usize::from(u16::from_le_bytes([extra[2], extra[3]]));
+        let field = extra.get(4..4 + len)?;
+        if field_id == id {
+            return Some(field);
+        }
+        extra = &extra[4 + len..];
+    }
+    None
+}
+
+/// Reads the entry after one local header: stored or deflated, with the
+/// size from the header or, when a data descriptor holds it, from the end
+/// of the deflate stream or the next record's signature. Returns the offset
+/// where the entry ends, or `None` when the archive's remaining entries must
+/// not be read.
+fn read_local_entry(
+    data: &[u8],
+    header: &LocalHeader,
+    limits: &Limits,
+    budget: &mut Budget,
+    archive: &mut Archive,
+) -> Option<usize> {
+    let name = header.name.clone();
+    let available = &data[header.data_start.min(data.len())..];
+    let compressed_data = match header.compressed {
+        Some(compressed) => &available[..available.len().min(compressed as usize)],
+        None => available,
+    };
+    let end_of = |consumed: usize| header.data_start.saturating_add(consumed);
+
+    if name.ends_with('/') && header.size == 0 {
+        return Some(end_of(compressed_data.len()));
+    }
+    if header.flags & FLAG_ENCRYPTED != 0 {
+        archive.problem(
+            FindingKind::Unscannable,
+            &name,
+            format!("entry {name} is encrypted"),
+        );
+        return Some(end_of(compressed_data.len()));
+    }
+    if header
+        .compressed
+        .is_some_and(|compressed| compressed > available.len() as u64)
+    {
+        archive.problem(
+            FindingKind::Unscannable,
+            &name,
+            format!(
+                "entry {name} is truncated: {} of {} compressed bytes present",
+                available.len(),
+                header.compressed.unwrap_or_default()
+            ),
+        );
+    }
+    match header.method {
+        METHOD_STORED => {
+            let stored = match header.compressed {
+                Some(_) => compressed_data,
+                None => {
+                    let end = NEXT_RECORDS
+                        .iter()
+                        .filter_map(|signature| memchr::memmem::find(available, signature))
+                        .min()
+                        .unwrap_or(available.len());
+                    &available[..end]
+                }
+            };
+            let mut reader = stored;
+            let keep_going = read_bounded(
+                &mut reader,
+                name,
+                header.size.max(stored.len() as u64),
+                stored.len() as u64,
+                limits,
+                budget,
+                archive,
+            );
+            keep_going.then_some(end_of(stored.len()))
+        }
+        METHOD_DEFLATE => {
+            let mut decoder = flate2::read::DeflateDecoder::new(compressed_data);
+            let keep_going = read_bounded(
+                &mut decoder,
+                name,
+                header.size,
+                compressed_data.len() as u64,
+                limits,
+                budget,
+                archive,
+            );
+            keep_going.then_some(end_of(decoder.total_in() as usize))
+        }
+        method => {
+            archive.problem(
+                FindingKind::Unscannable,
+                &name,
+                format!("entry {name} uses compression method {method}, which is not supported"),
+            );
+            Some(end_of(compressed_data.len()))
         }
     }
 }
@@ -401,21 +569,42 @@ pub(crate) fn local_header_names(data: &[u8], max: usize) -> Vec<String> {
 
 /// Decodes an entry name: UTF-8 when flagged or valid, GBK when the bytes
 /// look like GB2312-range Chinese, else code page 437, the encoding ZIP
-/// names had before the UTF-8 flag existed.
+/// names had before the UTF-8 flag existed. Control characters are escaped.
 pub(crate) fn decode_name(raw: &[u8], flags: u16) -> String {
-    if flags & FLAG_UTF8 != 0 {
-        return String::from_utf8_lossy(raw).into_owned();
+    let name = if flags & FLAG_UTF8 != 0 {
+        String::from_utf8_lossy(raw).into_owned()
+    } else if let Ok(text) = std::str::from_utf8(raw) {
+        text.to_owned()
+    } else if let Some(gbk) = decode_gbk(raw) {
+        gbk
+    } else {
+        raw.iter().map(|&byte| cp437(byte)).collect()
+    };
+    escape_controls(name)
+}
+
+fn decode_gbk(raw: &[u8]) -> Option<String> {
+    if !looks_like_gb2312(raw) {
+        return None;
     }
-    if let Ok(text) = std::str::from_utf8(raw) {
-        return text.to_owned();
+    let (gbk, had_errors) = encoding_rs::GBK.decode_without_bom_handling(raw);
+    (!had_errors && gbk.chars().any(is_cjk)).then(|| gbk.into_owned())
+}
+
+/// Escapes control characters (`\u{1}`), which would garble locations in logs and verdicts.
+fn escape_controls(name: String) -> String {
+    if !name.chars().any(char::is_control) {
+        return name;
     }
-    if looks_like_gb2312(raw) {
-        let (gbk, had_errors) = encoding_rs::GBK.decode_without_bom_handling(raw);
-        if !had_errors && gbk.chars().any(is_cjk) {
-            return gbk.into_owned();
-        }
-    }
-    raw.iter().map(|&byte| cp437(byte)).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Checks whether every byte above ASCII is part of a pair with both bytes in
@@ -479,6 +668,11 @@ mod tests {
     #[test]
     fn name_cp437_unflagged() {
         assert_eq!(decode_name(b"M\x81ller.txt", 0), "Müller.txt");
+    }
+
+    #[test]
+    fn name_control_characters_escaped() {
+        assert_eq!(decode_name(b"a\nb\x01.txt", 0), "a\\u{a}b\\u{1}.txt");
     }
 
     #[test]

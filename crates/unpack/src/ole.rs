@@ -16,6 +16,10 @@ const VBA_STORAGES: [&str; 3] = ["VBA", "Macros", "_VBA_PROJECT_CUR"];
 
 /// Lists the compound file's streams, flags encryption and macros, and
 /// unpacks the files embedded in it as children.
+///
+/// NOTE: the text and hyperlinks of legacy Word, Excel and PowerPoint
+/// documents (the `WordDocument`, `Workbook` and `PowerPoint Document`
+/// streams) are not extracted.
 pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u8], depth: usize) {
     let compound = cfb::CompoundFile::open(Cursor::new(data));
     let mut compound = match compound {
@@ -85,6 +89,13 @@ pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u
         };
         if name == "\u{1}Ole10Native" {
             match ole10_native(&bytes) {
+                Some(native) if !native.is_package => {
+                    // Another class (Paintbrush, for one) stores its own data after the size.
+                    let location = walker.join(&artifact.location, &shown);
+                    let child =
+                        walker.file(&location, &native.label, native.data, depth + 1, false);
+                    artifact.children.push(child);
+                }
                 Some(package) => {
                     walker.finding(
                         artifact,
@@ -151,17 +162,38 @@ fn read_stream(
     Some(bytes)
 }
 
-/// The file inside an `\x01Ole10Native` stream (an OLE Package object).
+/// The file inside an `\x01Ole10Native` stream.
 #[derive(Debug)]
 struct Ole10Native<'a> {
     label: String,
     data: &'a [u8],
+    /// Set for an OLE Package object, which wraps any file with its name.
+    is_package: bool,
 }
 
-/// Parses the Ole10Native layout: total size (u32), type (u16), label,
-/// original path (both NUL-terminated ANSI), two reserved u16, the
-/// temporary path (u32 length then bytes), the data size (u32), the data.
+/// Parses an Ole10Native stream. It starts with the size of what follows
+/// (u32). For an OLE Package that is: type (u16, 2), label, original path
+/// (both NUL-terminated ANSI), reserved (u32), the temporary path (u32
+/// length then bytes), the data size (u32) and the data. For other classes
+/// the class's own data follows the size directly.
 fn ole10_native(stream: &[u8]) -> Option<Ole10Native<'_>> {
+    package(stream).or_else(|| {
+        let size = u32::from_le_bytes(stream.get(..4)?.try_into().ok()?) as usize;
+        let data = stream
+            .get(4..4usize.checked_add(size)?)
+            .filter(|data| !data.is_empty())?;
+        Some(Ole10Native {
+            label: "ole10native.bin".to_owned(),
+            data,
+            is_package: false,
+        })
+    })
+}
+
+fn package(stream: &[u8]) -> Option<Ole10Native<'_>> {
+    if stream.get(4..6)? != [2, 0] {
+        return None;
+    }
     let mut position = 6usize;
     let cstring = |position: &mut usize| -> Option<String> {
         let rest = stream.get(*position..)?;
@@ -187,7 +219,11 @@ fn ole10_native(stream: &[u8]) -> Option<Ole10Native<'_>> {
     } else {
         label
     };
-    Some(Ole10Native { label, data })
+    Some(Ole10Native {
+        label,
+        data,
+        is_package: true,
+    })
 }
 
 #[cfg(test)]
@@ -213,5 +249,13 @@ mod tests {
     #[test]
     fn ole10_native_truncated() {
         assert!(ole10_native(b"\0\0\0\0\x02\0run").is_none());
+    }
+
+    #[test]
+    fn ole10_native_other_class_data() {
+        let stream = b"\x04\0\0\0BM\x01\x02trailing";
+        let native = ole10_native(stream).expect("size fits");
+        assert!(!native.is_package);
+        assert_eq!(native.data, b"BM\x01\x02");
     }
 }

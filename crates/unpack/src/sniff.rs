@@ -78,9 +78,10 @@ impl FileKind {
         let kinds: &'static [FileKind] = match extension.to_ascii_lowercase().as_str() {
             "zip" => &[Zip],
             // An encrypted OOXML package is a compound file whatever its extension.
-            "docx" => &[Docx, Cfb],
+            // Word opens documents and templates under either extension.
+            "docx" => &[Docx, Dotx, Cfb],
             "docm" => &[Docm, Docx, Cfb],
-            "dotx" => &[Dotx, Cfb],
+            "dotx" => &[Dotx, Docx, Cfb],
             "xlsx" => &[Xlsx, Cfb],
             "xlsm" => &[Xlsm, Xlsx, Cfb],
             "pptx" | "ppsx" => &[Pptx, Cfb],
