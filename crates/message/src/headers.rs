@@ -63,12 +63,17 @@ pub(crate) fn read(fields_of_part: &[RawField<'_>], findings: &mut Vec<Finding>)
             headers.reply_to = list.into_iter().next();
             problems.extend(found.into_iter().map(|problem| ("Reply-To", problem)));
         } else if field.is("to") {
+            // A name without an address (`To: Whomever`) names no recipient.
             let (list, found) = address::parse_list(field.value);
-            headers.to.extend(list);
+            headers
+                .to
+                .extend(list.into_iter().filter(|m| !m.address.is_empty()));
             problems.extend(found.into_iter().map(|problem| ("To", problem)));
         } else if field.is("cc") {
             let (list, found) = address::parse_list(field.value);
-            headers.cc.extend(list);
+            headers
+                .cc
+                .extend(list.into_iter().filter(|m| !m.address.is_empty()));
             problems.extend(found.into_iter().map(|problem| ("Cc", problem)));
         } else if field.is("subject") && headers.subject.is_none() {
             let decoded = rfc2047::decode_text(field.value);

@@ -22,7 +22,9 @@ pub struct Message {
 pub struct Headers {
     pub from: Option<Mailbox>,
     pub reply_to: Option<Mailbox>,
+    /// Recipients with an address; a display name alone is left out.
     pub to: Vec<Mailbox>,
+    /// Recipients with an address; a display name alone is left out.
     pub cc: Vec<Mailbox>,
     pub subject: Option<String>,
     /// Message-ID without angle brackets.
