@@ -140,7 +140,11 @@ fn content_part(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry)
         }
         artifact.text.push_str(content.text.trim_end());
     }
-    for url in urls_in_text(&content.text) {
+    let formula_urls = content
+        .formulas
+        .iter()
+        .flat_map(|formula| urls_in_text(formula));
+    for url in urls_in_text(&content.text).into_iter().chain(formula_urls) {
         if !artifact.urls.iter().any(|found| found.url == url) {
             push_url(walker, artifact, url.to_owned(), UrlKind::Text, &entry.name);
         }

@@ -25,6 +25,8 @@ pub(crate) struct PartContent {
     pub(crate) text: String,
     /// Field codes (`HYPERLINK "…"`, `INCLUDEPICTURE "…"`, `DDEAUTO …`), one per field.
     pub(crate) fields: Vec<String>,
+    /// Spreadsheet formulas, such as `HYPERLINK("https://…","Open")`.
+    pub(crate) formulas: Vec<String>,
     /// Set when the part was not well-formed; what was read before the error is kept.
     pub(crate) error: Option<String>,
 }
@@ -115,6 +117,8 @@ enum Inside {
     Text,
     /// A field instruction: `w:instrText`.
     Instruction,
+    /// A spreadsheet cell formula: `f`.
+    Formula,
 }
 
 /// Collects the text and field codes of a content part, up to `max_chars` characters of text.
@@ -135,6 +139,10 @@ pub(crate) fn part_content(data: &[u8], max_chars: usize) -> PartContent {
                 chars += take.chars().count();
                 content.text.push_str(&take);
             }
+            Inside::Formula => match content.formulas.last_mut() {
+                Some(formula) => formula.push_str(text),
+                None => content.formulas.push(text.to_owned()),
+            },
             Inside::Instruction => {
                 if let Some(field) = open_fields.last_mut() {
                     field.push_str(text);
@@ -151,6 +159,10 @@ pub(crate) fn part_content(data: &[u8], max_chars: usize) -> PartContent {
                 inside = match element.local_name().as_ref() {
                     "t" | "delText" => Inside::Text,
                     "instrText" | "delInstrText" => Inside::Instruction,
+                    "f" => {
+                        content.formulas.push(String::new());
+                        Inside::Formula
+                    }
                     _ => inside,
                 };
                 if element.local_name().as_ref() == "fldSimple"
@@ -181,7 +193,7 @@ pub(crate) fn part_content(data: &[u8], max_chars: usize) -> PartContent {
                 _ => {}
             },
             Ok(Event::End(element)) => match element.local_name().as_ref() {
-                "t" | "delText" | "instrText" | "delInstrText" => inside = Inside::Nothing,
+                "t" | "delText" | "instrText" | "delInstrText" | "f" => inside = Inside::Nothing,
                 "p" | "si" | "tc" | "row" => {
                     push_text(&mut content, &mut open_fields, Inside::Text, "\n")
                 }

@@ -109,6 +109,7 @@ fn xlsx_drawing_qr_found() {
     );
     assert!(artifact.text.contains("Quarterly figures"));
     assert!(urls(&artifact).contains(&("https://sheet.example/q3".to_owned(), UrlKind::Hyperlink)));
+    assert!(urls(&artifact).contains(&("https://formula.example/open".to_owned(), UrlKind::Text)));
 }
 
 #[test]
