@@ -34,9 +34,9 @@ fn qr_png() -> Vec<u8> {
     encode(DynamicImage::ImageLuma8(image), ImageFormat::Png)
 }
 
-/// Draws an 800 × 600 JPEG with smooth colour and no code.
-fn picture_jpeg() -> Vec<u8> {
-    let image = RgbImage::from_fn(800, 600, |x, y| {
+/// Draws a JPEG with smooth colour and no code.
+fn picture_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = RgbImage::from_fn(width, height, |x, y| {
         let value = ((x * 7 + y * 3) % 200) as u8 + 30;
         Rgb([value, value / 2 + 60, 255 - value])
     });
@@ -46,7 +46,8 @@ fn picture_jpeg() -> Vec<u8> {
 fn decode(c: &mut Criterion) {
     let limits = gatehouse_qr::Limits::default();
     let code = qr_png();
-    let picture = picture_jpeg();
+    let picture = picture_jpeg(800, 600);
+    let photo = picture_jpeg(4000, 3000);
 
     c.bench_function("decode_qr_png_300px", |b| {
         b.iter(|| {
@@ -58,6 +59,14 @@ fn decode(c: &mut Criterion) {
     c.bench_function("decode_picture_without_code_800x600", |b| {
         b.iter(|| gatehouse_qr::decode(black_box(&picture), &limits).expect("decodes"))
     });
+
+    // A 12-megapixel photo without a code: the slowest case under the default limits.
+    let mut slow = c.benchmark_group("large");
+    slow.sample_size(10);
+    slow.bench_function("decode_photo_without_code_4000x3000", |b| {
+        b.iter(|| gatehouse_qr::decode(black_box(&photo), &limits).expect("decodes"))
+    });
+    slow.finish();
 }
 
 criterion_group!(benches, decode);

@@ -390,7 +390,7 @@ const NEXT_RECORDS: [&[u8]; 3] = [b"PK\x07\x08", b"PK\x03\x04", b"PK\x01\x02"];
 struct LocalHeader {
     flags: u16,
     method: u16,
-    /// Compressed size, or `None` when a data descriptor after the data holds it.
+    /// Compressed size, or `None` when it is stored in a data descriptor after the data.
     compressed: Option<u64>,
     size: u64,
     name: String,
@@ -446,9 +446,9 @@ fn extra_field(mut extra: &[u8], id: u16) -> Option<&[u8]> {
     None
 }
 
-/// Reads the entry after one local header: stored or deflated, with the
-/// size from the header or, when a data descriptor holds it, from the end
-/// of the deflate stream or the next record's signature. Returns the offset
+/// Reads the entry after one local header, stored or deflated. The size
+/// comes from the header, or when a data descriptor carries it, from the
+/// end of the deflate stream or the next record's signature. Returns the offset
 /// where the entry ends, or `None` when the archive's remaining entries must
 /// not be read.
 fn read_local_entry(

@@ -194,6 +194,7 @@ fn package(stream: &[u8]) -> Option<Ole10Native<'_>> {
     if stream.get(4..6)? != [2, 0] {
         return None;
     }
+
     let mut position = 6usize;
     let cstring = |position: &mut usize| -> Option<String> {
         let rest = stream.get(*position..)?;
@@ -206,6 +207,7 @@ fn package(stream: &[u8]) -> Option<Ole10Native<'_>> {
         let bytes = stream.get(position..position + 4)?;
         Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     };
+
     let label = cstring(&mut position)?;
     let _original_path = cstring(&mut position)?;
     position += 4;
@@ -214,6 +216,7 @@ fn package(stream: &[u8]) -> Option<Ole10Native<'_>> {
     let data_len = u32_at(position)? as usize;
     position += 4;
     let data = stream.get(position..position.checked_add(data_len)?)?;
+
     let label = if label.is_empty() {
         "ole-package".to_owned()
     } else {

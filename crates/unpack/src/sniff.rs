@@ -172,6 +172,7 @@ fn sniff_text(data: &[u8]) -> FileKind {
     let text = String::from_utf8_lossy(head);
     let text = text.trim_start_matches('\u{feff}').trim_start();
     let lower = text.to_ascii_lowercase();
+
     let xml_prolog = lower.starts_with("<?xml") || lower.starts_with("<!--");
     if lower.starts_with("<svg")
         || lower.starts_with("<!doctype svg")
@@ -179,7 +180,8 @@ fn sniff_text(data: &[u8]) -> FileKind {
     {
         return FileKind::Svg;
     }
-    // HTML attachments in phishing often skip `<html>` and open with a script or a form.
+
+    // An HTML attachment may skip `<html>` and open with a script or a form.
     const HTML_STARTS: [&str; 9] = [
         "<!doctype html",
         "<html",
@@ -196,6 +198,7 @@ fn sniff_text(data: &[u8]) -> FileKind {
     {
         return FileKind::Html;
     }
+
     if looks_like_message(&lower) {
         return FileKind::Eml;
     }
