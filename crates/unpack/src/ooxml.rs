@@ -6,6 +6,8 @@
 //! parts give every external target, and every other part (media,
 //! embedded packages, OLE objects, VBA projects) becomes a child artifact.
 
+use std::collections::HashSet;
+
 use crate::archive::{self, Entry};
 use crate::fields::{self, FieldTarget};
 use crate::walker::Walker;
@@ -15,19 +17,28 @@ use crate::{Artifact, FindingKind, FoundUrl, UrlKind};
 /// Relationship type of a remote template, loaded (with its macros) when the document opens.
 const ATTACHED_TEMPLATE: &str = "/attachedTemplate";
 
+/// Running totals for one package, so that limits and de-duplication
+/// cost no rescans of what was collected.
+#[derive(Default)]
+struct Totals {
+    text_chars: usize,
+    urls: HashSet<String>,
+}
+
 /// Unpacks an Office package into `artifact`.
 pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u8], depth: usize) {
     let archive = archive::read(data, walker.limits, &mut walker.budget);
     walker.record_problems(artifact, &archive);
 
+    let mut totals = Totals::default();
     for entry in &archive.entries {
         let lower = entry.name.to_ascii_lowercase();
         if lower.ends_with(".rels") {
-            relationships(walker, artifact, entry);
+            relationships(walker, artifact, entry, &mut totals);
         } else if lower == "[content_types].xml" {
             continue;
         } else if lower.ends_with(".xml") {
-            content_part(walker, artifact, entry);
+            content_part(walker, artifact, entry, &mut totals);
         } else if lower.ends_with(".vml") {
             // Legacy drawings reference their images and objects through relationships.
             continue;
@@ -65,7 +76,14 @@ fn flag_active_part(walker: &Walker<'_>, artifact: &mut Artifact, name: &str, lo
     }
 }
 
-fn push_url(walker: &Walker<'_>, artifact: &mut Artifact, url: String, kind: UrlKind, part: &str) {
+fn push_url(
+    walker: &Walker<'_>,
+    artifact: &mut Artifact,
+    totals: &mut Totals,
+    url: String,
+    kind: UrlKind,
+    part: &str,
+) {
     if artifact.urls.len() == walker.limits.max_urls {
         walker.finding(
             artifact,
@@ -81,6 +99,7 @@ fn push_url(walker: &Walker<'_>, artifact: &mut Artifact, url: String, kind: Url
         return;
     }
     let location = walker.join(&artifact.location, part);
+    totals.urls.insert(url.clone());
     artifact.urls.push(FoundUrl {
         url,
         kind,
@@ -88,7 +107,12 @@ fn push_url(walker: &Walker<'_>, artifact: &mut Artifact, url: String, kind: Url
     });
 }
 
-fn relationships(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry) {
+fn relationships(
+    walker: &mut Walker<'_>,
+    artifact: &mut Artifact,
+    entry: &Entry,
+    totals: &mut Totals,
+) {
     if !fits(walker, artifact, entry) {
         return;
     }
@@ -113,7 +137,14 @@ fn relationships(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry
         } else {
             UrlKind::ExternalResource
         };
-        push_url(walker, artifact, relationship.target, kind, &entry.name);
+        push_url(
+            walker,
+            artifact,
+            totals,
+            relationship.target,
+            kind,
+            &entry.name,
+        );
     }
     if let Some(error) = error {
         walker.finding(
@@ -125,38 +156,58 @@ fn relationships(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry
     }
 }
 
-fn content_part(walker: &mut Walker<'_>, artifact: &mut Artifact, entry: &Entry) {
+fn content_part(
+    walker: &mut Walker<'_>,
+    artifact: &mut Artifact,
+    entry: &Entry,
+    totals: &mut Totals,
+) {
     if !fits(walker, artifact, entry) {
         return;
     }
     let room = walker
         .limits
         .max_text_chars
-        .saturating_sub(artifact.text.chars().count());
+        .saturating_sub(totals.text_chars);
     let content = xml::part_content(&entry.data, room);
-    if !content.text.trim().is_empty() {
-        if !artifact.text.is_empty() {
+    let part_text = content.text.trim_end();
+    if !part_text.trim_start().is_empty() {
+        // The newline between parts counts against the limit as well.
+        let part_chars = part_text.chars().count();
+        if !artifact.text.is_empty()
+            && totals.text_chars + part_chars < walker.limits.max_text_chars
+        {
             artifact.text.push('\n');
+            totals.text_chars += 1;
         }
-        artifact.text.push_str(content.text.trim_end());
+        artifact.text.push_str(part_text);
+        totals.text_chars += part_chars;
     }
     let formula_urls = content
         .formulas
         .iter()
         .flat_map(|formula| urls_in_text(formula));
     for url in urls_in_text(&content.text).into_iter().chain(formula_urls) {
-        if !artifact.urls.iter().any(|found| found.url == url) {
-            push_url(walker, artifact, url.to_owned(), UrlKind::Text, &entry.name);
+        if !totals.urls.contains(url) {
+            push_url(
+                walker,
+                artifact,
+                totals,
+                url.to_owned(),
+                UrlKind::Text,
+                &entry.name,
+            );
         }
     }
     for instruction in &content.fields {
         match fields::target(instruction) {
             Some(FieldTarget::Hyperlink(url)) => {
-                push_url(walker, artifact, url, UrlKind::Text, &entry.name)
+                push_url(walker, artifact, totals, url, UrlKind::Text, &entry.name)
             }
             Some(FieldTarget::Fetch(url)) => push_url(
                 walker,
                 artifact,
+                totals,
                 url,
                 UrlKind::ExternalResource,
                 &entry.name,

@@ -336,6 +336,21 @@ fn xml_size_limit() {
 }
 
 #[test]
+fn text_limit_kept() {
+    let limits = Limits {
+        max_text_chars: 30,
+        ..Limits::default()
+    };
+    let artifact = unpack("invoice.docx", &docx_with_header_qr(), &limits);
+    assert!(artifact.text.chars().count() <= 30, "{:?}", artifact.text);
+    assert!(
+        artifact.text.starts_with("Your invoice"),
+        "{:?}",
+        artifact.text
+    );
+}
+
+#[test]
 fn deep_nesting_stops_at_depth_limit() {
     let mut data = zip(&[("leaf.txt", b"leaf")]);
     for level in 0..8 {
