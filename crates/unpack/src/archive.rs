@@ -103,8 +103,11 @@ fn read_central_directory(
             archive.problem(
                 FindingKind::Unscannable,
                 "",
-                format!("entry offsets could not be checked for overlap: {error}"),
+                format!(
+                    "entry offsets in the central directory are invalid ({error}); entries were read from local headers"
+                ),
             );
+            read_local_headers(data, limits, budget, archive, &[]);
             return;
         }
     }
