@@ -38,6 +38,9 @@ pub(crate) enum Command {
     },
     /// Import history into the graph: .eml files, mbox files, folders
     Learn {
+        /// Report what would be learned without changing the graph
+        #[arg(long)]
+        dry_run: bool,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -55,6 +58,9 @@ pub(crate) enum QuarantineCommand {
     List {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Group held messages by campaign cluster
+        #[arg(long)]
+        campaign: bool,
     },
     /// Print the verdict of a held message as JSON
     Show {
@@ -77,6 +83,21 @@ pub(crate) enum QuarantineCommand {
 pub(crate) enum GraphCommand {
     /// Print counts of what the graph has learned
     Stats {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print everything the graph knows about one address
+    Explain {
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List campaign responses with their reason and expiry, or lift one early
+    Responses {
+        /// Lift the response with this id now
+        #[arg(long, value_name = "ID")]
+        lift: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },

@@ -9,7 +9,15 @@ use crate::cli::{Format, GraphCommand};
 use crate::config::Config;
 
 pub(crate) fn run(config: &Config, command: GraphCommand) -> anyhow::Result<()> {
-    let GraphCommand::Stats { format } = command;
+    let format = match command {
+        GraphCommand::Stats { format } => format,
+        GraphCommand::Explain { address, format } => {
+            return crate::learned::explain(config, &address, format);
+        }
+        GraphCommand::Responses { lift, format } => {
+            return crate::learned::responses(config, lift.as_deref(), format);
+        }
+    };
     let path = config.graph_path();
     if !path.exists() {
         anyhow::bail!(

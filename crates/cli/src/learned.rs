@@ -3,7 +3,7 @@
 //! `quarantine list --campaign` and `learn --dry-run`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -122,7 +122,11 @@ pub(crate) fn responses(config: &Config, lift: Option<&str>, format: Format) -> 
     Ok(())
 }
 
-fn write_response(out: &mut impl Write, response: &Response, now: OffsetDateTime) -> std::io::Result<()> {
+fn write_response(
+    out: &mut impl Write,
+    response: &Response,
+    now: OffsetDateTime,
+) -> std::io::Result<()> {
     let state = if let Some(lifted) = response.lifted {
         format!("lifted {}", date(lifted))
     } else if response.is_active(now) {
@@ -131,7 +135,12 @@ fn write_response(out: &mut impl Write, response: &Response, now: OffsetDateTime
         format!("expired {}", date(response.expires))
     };
     writeln!(out, "{}  {}  {state}", response.id, response.cluster)?;
-    writeln!(out, "  opened {}: {}", date(response.opened), response.reason)
+    writeln!(
+        out,
+        "  opened {}: {}",
+        date(response.opened),
+        response.reason
+    )
 }
 
 /// `gatehouse quarantine list --campaign`: held mail grouped by campaign cluster.
@@ -163,14 +172,19 @@ pub(crate) fn list_by_campaign(quarantine: &Quarantine, format: Format) -> anyho
 /// `gatehouse learn --dry-run`: learns into a copy of the graph and reports
 /// what would change, leaving the real store untouched.
 pub(crate) fn learn_dry_run(config: &Config, paths: &[PathBuf]) -> anyhow::Result<()> {
-    let scratch = tempfile::tempdir().context("cannot create a temporary folder for the dry run")?;
+    let scratch =
+        tempfile::tempdir().context("cannot create a temporary folder for the dry run")?;
     let copy = scratch.path().join("graph.redb");
     let original = config.graph_path();
     // NOTE: a store that `gatehouse serve` is writing is copied as it is on
     // disk at that moment; redb recovers the copy to its last durable commit.
     if original.exists() {
-        std::fs::copy(&original, &copy)
-            .with_context(|| format!("cannot copy the graph store {} for the dry run", original.display()))?;
+        std::fs::copy(&original, &copy).with_context(|| {
+            format!(
+                "cannot copy the graph store {} for the dry run",
+                original.display()
+            )
+        })?;
     }
     let graph = Arc::new(RedbGraph::open(&copy)?);
     let before = graph.stats()?;
@@ -217,7 +231,10 @@ pub(crate) fn learn_dry_run(config: &Config, paths: &[PathBuf]) -> anyhow::Resul
     )?;
     write_changes(&mut out, &before, &after)?;
     if unreadable > 0 || failed > 0 {
-        writeln!(out, "{unreadable} messages could not be read, {failed} could not be learned")?;
+        writeln!(
+            out,
+            "{unreadable} messages could not be read, {failed} could not be learned"
+        )?;
     }
     Ok(())
 }
@@ -230,14 +247,15 @@ fn write_changes(out: &mut impl Write, before: &Stats, after: &Stats) -> anyhow:
     };
     for (name, value) in after {
         let now = value.as_u64().unwrap_or(0);
-        let was = before.get(name).and_then(|value| value.as_u64()).unwrap_or(0);
-        writeln!(out, "  {name}: {was} -> {now} (+{})", now.saturating_sub(was))?;
+        let was = before
+            .get(name)
+            .and_then(|value| value.as_u64())
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "  {name}: {was} -> {now} (+{})",
+            now.saturating_sub(was)
+        )?;
     }
     Ok(())
-}
-
-/// The path `learn --dry-run` would copy, for messages that name it.
-#[allow(dead_code)]
-fn graph_path(config: &Config) -> PathBuf {
-    Path::new(&config.graph_path()).to_path_buf()
 }

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod graph;
 mod input;
+mod learned;
 mod quarantine;
 mod scan;
 mod serve;
@@ -54,7 +55,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             paths,
         } => scan::scan(&config, &paths, learn, format),
-        Command::Learn { paths } => scan::learn(&config, &paths),
+        Command::Learn {
+            dry_run: true,
+            paths,
+        } => learned::learn_dry_run(&config, &paths),
+        Command::Learn {
+            dry_run: false,
+            paths,
+        } => scan::learn(&config, &paths),
         Command::Quarantine(command) => quarantine::run(&config, command),
         Command::Graph(command) => graph::run(&config, command),
     }

@@ -15,7 +15,14 @@ use crate::setup;
 pub(crate) fn run(config: &Config, command: QuarantineCommand) -> anyhow::Result<()> {
     let quarantine = setup::quarantine(config)?;
     match command {
-        QuarantineCommand::List { format } => list(&quarantine, format),
+        QuarantineCommand::List {
+            format,
+            campaign: true,
+        } => crate::learned::list_by_campaign(&quarantine, format),
+        QuarantineCommand::List {
+            format,
+            campaign: false,
+        } => list(&quarantine, format),
         QuarantineCommand::Show { id } => {
             let id = parse_id(&id)?;
             let verdict = quarantine.verdict(id)?;
