@@ -142,7 +142,8 @@ pub fn decode_luma(
 /// Runs image decoding and QR reading, turning a panic into an error.
 ///
 /// NOTE: image 0.25.9 panics on some valid PNGs (an assertion on the buffer
-/// size in its PNG codec), and rxing indexes its bit matrices with
+/// size in its PNG codec, <https://github.com/image-rs/image/issues/2803>,
+/// open when 0.25.10 was current), and rxing indexes its bit matrices with
 /// coordinates computed from the pixels. A panic in either cannot be ruled
 /// out on hostile input, so this is the one place where a panic is caught.
 /// The decoders and readers are created per call, so no state is left

@@ -30,8 +30,8 @@ pub enum Pass {
 /// The pixels of one decoded image.
 pub(crate) struct Pixels {
     luma: Vec<u8>,
-    /// The RGB pixels, kept only when the image has colour.
-    rgb: Option<image::RgbImage>,
+    /// The colour channel with more contrast than luma, for colour images that have one.
+    channel: Option<Vec<u8>>,
     width: u32,
     height: u32,
 }
@@ -41,14 +41,17 @@ impl Pixels {
         let width = image.width();
         let height = image.height();
         let luma = image.to_luma8().into_raw();
-        let rgb = if image.color().has_color() {
-            Some(image.to_rgb8())
+        let channel = if image.color().has_color() {
+            match image.as_rgb8() {
+                Some(rgb) => best_channel(rgb, &luma),
+                None => best_channel(&image.to_rgb8(), &luma),
+            }
         } else {
             None
         };
         Pixels {
             luma,
-            rgb,
+            channel,
             width,
             height,
         }
@@ -58,7 +61,7 @@ impl Pixels {
     pub(crate) fn from_luma(luma: Vec<u8>, width: u32, height: u32) -> Pixels {
         Pixels {
             luma,
-            rgb: None,
+            channel: None,
             width,
             height,
         }
@@ -133,7 +136,10 @@ fn render(pixels: &Pixels, pass: Pass, limits: &Limits) -> Option<(Vec<u8>, u32,
             width,
             height,
         )),
-        Pass::Channel => best_channel(pixels).map(|luma| (luma, width, height)),
+        Pass::Channel => pixels
+            .channel
+            .as_ref()
+            .map(|channel| (channel.clone(), width, height)),
         Pass::Padded => Some(pad(&pixels.luma, width, height)),
         Pass::Downscale => {
             if width.min(height) < limits.min_downscale_side {
@@ -150,7 +156,11 @@ fn percentiles(values: &[u8]) -> (u8, u8) {
     for &value in values {
         histogram[usize::from(value)] += 1;
     }
-    let total = values.len() as u64;
+    histogram_percentiles(&histogram, values.len() as u64)
+}
+
+/// Returns the values at the 1st and 99th percentiles of a histogram of `total` values.
+fn histogram_percentiles(histogram: &[u64; 256], total: u64) -> (u8, u8) {
     let cut = total / 100;
     let mut low = 0u8;
     let mut seen = 0u64;
@@ -245,27 +255,38 @@ fn downscale(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
     (out, out_w as u32, out_h as u32)
 }
 
-/// Picks the channel with the widest percentile spread, when it is wider than luma's.
-fn best_channel(pixels: &Pixels) -> Option<Vec<u8>> {
-    let rgb = pixels.rgb.as_ref()?;
-    let samples = rgb.as_raw();
-    let channel =
-        |pick: fn(&[u8]) -> u8| -> Vec<u8> { samples.chunks_exact(3).map(pick).collect() };
-    let candidates = [
-        channel(|p| p[0]),
-        channel(|p| p[1]),
-        channel(|p| p[2]),
-        channel(|p| p[0].min(p[1]).min(p[2])),
+/// Picks the channel (red, green, blue or the darkest of the three) with
+/// the widest percentile spread, when it is wider than luma's. The spreads
+/// come from histograms, so only the chosen channel is ever materialised.
+fn best_channel(rgb: &image::RgbImage, luma: &[u8]) -> Option<Vec<u8>> {
+    const PICKS: [fn(&[u8]) -> u8; 4] = [
+        |pixel| pixel[0],
+        |pixel| pixel[1],
+        |pixel| pixel[2],
+        |pixel| pixel[0].min(pixel[1]).min(pixel[2]),
     ];
-    let spread = |values: &[u8]| {
-        let (low, high) = percentiles(values);
+    let mut histograms = [[0u64; 256]; 4];
+    for pixel in rgb.as_raw().chunks_exact(3) {
+        for (histogram, pick) in histograms.iter_mut().zip(PICKS) {
+            histogram[usize::from(pick(pixel))] += 1;
+        }
+    }
+    let total = luma.len() as u64;
+    let spread = |histogram: &[u64; 256]| {
+        let (low, high) = histogram_percentiles(histogram, total);
         high.saturating_sub(low)
     };
-    let luma_spread = spread(&pixels.luma);
-    candidates
-        .into_iter()
-        .map(|values| (spread(&values), values))
-        .filter(|(candidate_spread, _)| *candidate_spread > luma_spread)
-        .max_by_key(|(candidate_spread, _)| *candidate_spread)
-        .map(|(_, values)| values)
+    let luma_spread = {
+        let (low, high) = percentiles(luma);
+        high.saturating_sub(low)
+    };
+    let (best, best_spread) = histograms
+        .iter()
+        .map(spread)
+        .enumerate()
+        .max_by_key(|(_, candidate_spread)| *candidate_spread)?;
+    if best_spread <= luma_spread {
+        return None;
+    }
+    Some(rgb.as_raw().chunks_exact(3).map(PICKS[best]).collect())
 }
