@@ -162,13 +162,25 @@ impl Engine {
     }
 
     /// Teaches the graph a message whose delivery or release is durable.
+    ///
+    /// Delivered and released mail makes its parts familiar; held mail only
+    /// joins campaign windows. Learning a message twice counts once.
     pub fn learn(&self, analysis: &Analysis, outcome: Outcome) -> Result<(), EngineError> {
-        let learning = match outcome {
-            Outcome::Delivered | Outcome::Released => Learning::Familiar,
-            Outcome::Held => Learning::WindowOnly,
-        };
-        self.graph.observe(&analysis.observation, learning)?;
+        self.graph
+            .observe(&analysis.observation, learning_for(outcome))?;
         Ok(())
+    }
+
+    /// Teaches the graph several messages in one transaction, for imports:
+    /// a commit per message costs more than the learning itself. Messages in
+    /// one batch were judged without seeing each other, so a batch should
+    /// hold history, not live mail whose verdicts depend on the one before.
+    pub fn learn_batch(&self, batch: &[(&Analysis, Outcome)]) -> Result<usize, EngineError> {
+        let observations: Vec<_> = batch
+            .iter()
+            .map(|(analysis, outcome)| (analysis.observation.clone(), learning_for(*outcome)))
+            .collect();
+        Ok(self.graph.observe_batch(&observations)?)
     }
 
     fn is_local(&self, address: &str) -> bool {
@@ -189,6 +201,13 @@ impl Engine {
         } else {
             Direction::Outbound
         }
+    }
+}
+
+fn learning_for(outcome: Outcome) -> Learning {
+    match outcome {
+        Outcome::Delivered | Outcome::Released => Learning::Familiar,
+        Outcome::Held => Learning::WindowOnly,
     }
 }
 

@@ -1025,3 +1025,198 @@ fn held_verdicts_group_by_campaign() {
         Some(true)
     );
 }
+
+/// A MaxMind DB (format 2.0, IPv4, 24-bit records) built in memory, so that
+/// the GeoIP path runs without shipping a real database.
+mod mmdb {
+    /// One value of the MaxMind DB data format.
+    pub(super) enum Value {
+        String(&'static str),
+        Uint16(u16),
+        Uint32(u32),
+        Uint64(u64),
+        Map(Vec<(&'static str, Value)>),
+        Array(Vec<Value>),
+    }
+
+    /// Writes a control byte, the extended type byte for types above 7, and
+    /// the size byte for sizes from 29 to 284.
+    fn control(out: &mut Vec<u8>, kind: u8, size: usize) {
+        assert!(size < 285, "test values stay short");
+        let inline = if size < 29 { size as u8 } else { 29 };
+        if kind <= 7 {
+            out.push((kind << 5) | inline);
+        } else {
+            out.push(inline);
+            out.push(kind - 7);
+        }
+        if size >= 29 {
+            out.push((size - 29) as u8);
+        }
+    }
+
+    fn unsigned(out: &mut Vec<u8>, kind: u8, value: u64, width: usize) {
+        let bytes = value.to_be_bytes();
+        let significant: Vec<u8> = bytes[8 - width..]
+            .iter()
+            .copied()
+            .skip_while(|byte| *byte == 0)
+            .collect();
+        control(out, kind, significant.len());
+        out.extend(significant);
+    }
+
+    pub(super) fn encode(value: &Value, out: &mut Vec<u8>) {
+        match value {
+            Value::String(text) => {
+                control(out, 2, text.len());
+                out.extend_from_slice(text.as_bytes());
+            }
+            Value::Uint16(number) => unsigned(out, 5, u64::from(*number), 2),
+            Value::Uint32(number) => unsigned(out, 6, u64::from(*number), 4),
+            Value::Uint64(number) => unsigned(out, 9, *number, 8),
+            Value::Map(entries) => {
+                control(out, 7, entries.len());
+                for (key, value) in entries {
+                    encode(&Value::String(key), out);
+                    encode(value, out);
+                }
+            }
+            Value::Array(items) => {
+                control(out, 11, items.len());
+                for item in items {
+                    encode(item, out);
+                }
+            }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Record {
+        Empty,
+        Node(usize),
+        Data(usize),
+    }
+
+    /// Builds a database mapping each IPv4 network (address, prefix length) to a record.
+    pub(super) fn build(networks: &[([u8; 4], u8, Value)]) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut nodes: Vec<[Record; 2]> = vec![[Record::Empty; 2]];
+        for (address, length, value) in networks {
+            let offset = data.len();
+            encode(value, &mut data);
+            let bits = u32::from_be_bytes(*address);
+            let mut node = 0;
+            for depth in 0..*length {
+                let bit = ((bits >> (31 - depth)) & 1) as usize;
+                if depth + 1 == *length {
+                    nodes[node][bit] = Record::Data(offset);
+                } else if let Record::Node(next) = nodes[node][bit] {
+                    node = next;
+                } else {
+                    nodes.push([Record::Empty; 2]);
+                    let next = nodes.len() - 1;
+                    nodes[node][bit] = Record::Node(next);
+                    node = next;
+                }
+            }
+        }
+        let count = nodes.len();
+        let mut out = Vec::new();
+        for node in &nodes {
+            for record in node {
+                let value = match record {
+                    Record::Empty => count,
+                    Record::Node(next) => *next,
+                    Record::Data(offset) => count + 16 + offset,
+                };
+                out.extend_from_slice(&(value as u32).to_be_bytes()[1..]);
+            }
+        }
+        out.extend_from_slice(&[0u8; 16]);
+        out.extend(data);
+        out.extend_from_slice(b"\xAB\xCD\xEFMaxMind.com");
+        let metadata = Value::Map(vec![
+            ("binary_format_major_version", Value::Uint16(2)),
+            ("binary_format_minor_version", Value::Uint16(0)),
+            ("build_epoch", Value::Uint64(1_767_225_600)),
+            ("database_type", Value::String("Gatehouse-Test")),
+            (
+                "description",
+                Value::Map(vec![("en", Value::String("test"))]),
+            ),
+            ("ip_version", Value::Uint16(4)),
+            ("languages", Value::Array(vec![Value::String("en")])),
+            ("node_count", Value::Uint32(count as u32)),
+            ("record_size", Value::Uint16(24)),
+        ]);
+        encode(&metadata, &mut out);
+        out
+    }
+}
+
+fn asn(number: u32) -> mmdb::Value {
+    mmdb::Value::Map(vec![
+        ("autonomous_system_number", mmdb::Value::Uint32(number)),
+        (
+            "autonomous_system_organization",
+            mmdb::Value::String("Example Networks"),
+        ),
+    ])
+}
+
+fn country(code: &'static str) -> mmdb::Value {
+    mmdb::Value::Map(vec![(
+        "country",
+        mmdb::Value::Map(vec![("iso_code", mmdb::Value::String(code))]),
+    )])
+}
+
+fn geoip_world() -> World {
+    let asn_db = mmdb::build(&[
+        ([198, 51, 100, 0], 24, asn(64500)),
+        ([198, 51, 101, 0], 24, asn(64500)),
+        ([203, 0, 113, 0], 24, asn(64501)),
+    ]);
+    let country_db = mmdb::build(&[
+        ([198, 51, 100, 0], 23, country("DE")),
+        ([203, 0, 113, 0], 24, country("CN")),
+    ]);
+    let geoip = gatehouse_engine::GeoIp::from_bytes(Some(asn_db), Some(country_db))
+        .expect("test databases open");
+    let mut world = World::new();
+    let engine = Engine::new(
+        Arc::new(Policy::embedded_default()),
+        world.graph.clone(),
+        Limits::default(),
+        vec!["example.com".to_owned()],
+    );
+    world.engine = engine.with_geoip(Arc::new(geoip));
+    world
+}
+
+#[test]
+fn origin_network_new_by_country() {
+    let world = geoip_world();
+    for day in 0..3 {
+        world.learn(
+            Mail::new(PARTNER, BOB)
+                .via_ip("198.51.100.5")
+                .at(T0 - Duration::days(5 - day)),
+        );
+    }
+    // Another /24 of the same network and country is not new; another country is.
+    let same_country = world.judge(Mail::new(PARTNER, BOB).via_ip("198.51.101.7"));
+    let other_country = world.judge(Mail::new(PARTNER, BOB).via_ip("203.0.113.5"));
+    assert!(
+        !fires(&same_country, "origin.network_new"),
+        "{}",
+        evidence(&same_country, "origin.network_new")
+    );
+    assert!(fires(&other_country, "origin.network_new"));
+    assert!(
+        evidence(&other_country, "origin.network_new").contains("AS64501, country:CN"),
+        "{}",
+        evidence(&other_country, "origin.network_new")
+    );
+}
