@@ -68,6 +68,9 @@ impl Pixels {
     }
 }
 
+/// Smallest width and height, in pixels, of an image that can hold a QR code.
+const MIN_SIDE: u32 = 21;
+
 const ORDER: [Pass; 7] = [
     Pass::Original,
     Pass::ContrastStretch,
@@ -88,7 +91,9 @@ pub(crate) fn run(pixels: &Pixels, limits: &Limits) -> Decoded {
         height: pixels.height,
         ..Decoded::default()
     };
-    if pixels.luma.is_empty() {
+    // A version 1 symbol is 21 modules wide, so a smaller image (a tracking
+    // pixel, an icon) cannot hold a code at one pixel a module.
+    if pixels.width < MIN_SIDE || pixels.height < MIN_SIDE || pixels.luma.is_empty() {
         return decoded;
     }
     for pass in ORDER {

@@ -198,6 +198,14 @@ fn blank_image_has_no_code() {
 }
 
 #[test]
+fn tracking_pixel_skipped() {
+    let image = GrayImage::from_pixel(1, 1, image::Luma([255]));
+    let decoded = decode_with_report(&png(DynamicImage::ImageLuma8(image)), &Limits::default())
+        .expect("decodes");
+    assert!(decoded.attempts.is_empty(), "{:?}", decoded.attempts);
+}
+
+#[test]
 fn attempts_limit_is_kept() {
     let image = GrayImage::from_fn(300, 300, |x, y| image::Luma([((x ^ y) & 0xff) as u8]));
     let limits = Limits {
