@@ -468,3 +468,53 @@ fn empty_and_garbage_inputs() {
         assert_eq!(artifact.size, data.len() as u64);
     }
 }
+
+/// A xorshift generator, so that the mutations are the same on every run.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+}
+
+/// Flips, overwrites and cuts bytes of valid archives and Office files;
+/// every variant must unpack without a panic and within the limits.
+#[test]
+fn mutated_files_never_panic() {
+    let originals = [
+        docx_with_header_qr(),
+        xlsx_with_drawing_qr(),
+        zip(&[
+            ("a/invoice.docx", &docx_with_header_qr()),
+            ("b.txt", b"text"),
+        ]),
+    ];
+    let limits = Limits::default();
+    let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
+    for round in 0..3000 {
+        let mut data = originals[round % originals.len()].clone();
+        for _ in 0..1 + random.below(8) {
+            let at = random.below(data.len());
+            match random.below(4) {
+                0 => data[at] ^= 1 << random.below(8),
+                1 => data[at] = 0xFF,
+                2 => data[at] = 0,
+                _ => data.truncate(at.max(1)),
+            }
+        }
+        let artifact = unpack("mutated.docx", &data, &limits);
+        let expanded: u64 = artifact.walk().skip(1).map(|nested| nested.size).sum();
+        assert!(
+            expanded <= limits.max_total_bytes * 2,
+            "round {round}: {expanded} bytes"
+        );
+    }
+}
