@@ -305,3 +305,47 @@ fn truncated_png_is_an_error() {
     let result = decode(&data[..data.len() / 2], &Limits::default());
     assert!(matches!(result, Err(QrError::Image(_))), "{result:?}");
 }
+
+/// Flips, overwrites and cuts bytes of valid images in every format. The
+/// guard in `decode` would catch a decoder panic, but none should occur.
+#[test]
+fn mutated_images_decode_without_panics() {
+    let image = DynamicImage::ImageRgb8(draw(URL, 3.0, [0, 0, 0], [255, 255, 255]));
+    let formats = [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Gif,
+        ImageFormat::Bmp,
+        ImageFormat::WebP,
+        ImageFormat::Tiff,
+    ];
+    let originals: Vec<Vec<u8>> = formats
+        .iter()
+        .map(|format| encode(image.clone(), *format))
+        .collect();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut random = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound.max(1) as u64) as usize
+    };
+    let mut caught = 0;
+    for round in 0..600 {
+        let mut data = originals[round % originals.len()].clone();
+        for _ in 0..1 + random(6) {
+            let at = random(data.len());
+            match random(4) {
+                0 => data[at] ^= 1 << random(8),
+                1 => data[at] = 0xFF,
+                2 => data[at] = 0,
+                _ => data.truncate(at.max(1)),
+            }
+        }
+        if let Err(QrError::DecoderPanic(message)) = decode(&data, &Limits::default()) {
+            eprintln!("round {round}: panic caught: {message}");
+            caught += 1;
+        }
+    }
+    assert_eq!(caught, 0, "mutated images made a decoder panic");
+}
