@@ -4,10 +4,10 @@
 //! checks the declared dimensions against [`Limits`] before any pixel buffer
 //! is allocated, converts the image to greyscale and runs rxing's QR readers
 //! (several symbols per image). When a pass finds nothing, the next [`Pass`]
-//! renders the same pixels another way. The renderings are a contrast
-//! stretch, a 2x upscale for modules of 1.5-2 px, an inversion for
-//! light-on-dark codes, the colour channel with the most contrast for tinted
-//! codes, a white border for codes cut off at the edge, and a 2x downscale.
+//! renders the same pixels another way: a contrast stretch, a 2x upscale
+//! for modules of 1.5-2 px, and an inversion for light-on-dark codes. Then
+//! come the colour channel with the most contrast for tinted codes, a white
+//! border for codes cut off at the edge, and a 2x downscale.
 //! Every symbol found is returned, URL or not, with the pass that found it.
 //!
 //! The crate knows nothing about messages or attachments: `gatehouse-unpack`

@@ -1,10 +1,10 @@
 //! Bounded unpacking of one attachment into everything it carries.
 //!
-//! [`unpack`] takes a file's name and bytes and returns an [`Artifact`] tree:
-//! the file's type found by its content (not its name), its text, the URLs in
-//! its relationships and field codes, the images to pass to the QR stage, and
-//! the files nested inside it (ZIP entries, media and embedded packages of
-//! Office files, OLE objects). Every read is bounded by [`Limits`]; a limit
+//! [`unpack`] takes a file's name and bytes and returns an [`Artifact`] tree.
+//! Each artifact has its type found by content (not by name), its text, the
+//! URLs in its relationships, field codes and text, and the images to pass
+//! to the QR stage. Its children are the files nested inside it: ZIP
+//! entries, media and embedded packages of Office files, OLE objects. Every read is bounded by [`Limits`]; a limit
 //! that trips becomes a [`Finding`] and the walk goes on with what it has.
 //!
 //! Modules: `sniff` (types by content), `archive` (ZIP reading and

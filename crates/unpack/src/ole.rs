@@ -80,18 +80,19 @@ pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u
         if !EMBEDDED_FILE_STREAMS.contains(&name.as_str()) {
             continue;
         }
-        let shown = path
+        let display_path = path
             .to_string_lossy()
             .trim_start_matches('/')
             .replace('\u{1}', "\\x01");
-        let Some(bytes) = read_stream(walker, artifact, &mut compound, &path, &shown, size) else {
+        let Some(bytes) = read_stream(walker, artifact, &mut compound, &path, &display_path, size)
+        else {
             continue;
         };
         if name == "\u{1}Ole10Native" {
             match ole10_native(&bytes) {
                 Some(native) if !native.is_package => {
                     // Another class (Paintbrush, for one) stores its own data after the size.
-                    let location = walker.join(&artifact.location, &shown);
+                    let location = walker.join(&artifact.location, &display_path);
                     let child =
                         walker.file(&location, &native.label, native.data, depth + 1, false);
                     artifact.children.push(child);
@@ -100,7 +101,7 @@ pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u
                     walker.finding(
                         artifact,
                         FindingKind::ActiveContent,
-                        &shown,
+                        &display_path,
                         format!(
                             "OLE package embeds the file {:?} ({} bytes)",
                             package.label,
@@ -115,12 +116,12 @@ pub(crate) fn unpack(walker: &mut Walker<'_>, artifact: &mut Artifact, data: &[u
                 None => walker.finding(
                     artifact,
                     FindingKind::Unscannable,
-                    &shown,
+                    &display_path,
                     "OLE package stream is malformed".to_owned(),
                 ),
             }
         } else {
-            let location = walker.join(&artifact.location, &shown);
+            let location = walker.join(&artifact.location, &display_path);
             let child = walker.file(&location, &name, &bytes, depth + 1, false);
             artifact.children.push(child);
         }
@@ -132,7 +133,7 @@ fn read_stream(
     artifact: &mut Artifact,
     compound: &mut cfb::CompoundFile<Cursor<&[u8]>>,
     path: &Path,
-    shown: &str,
+    display_path: &str,
     size: u64,
 ) -> Option<Vec<u8>> {
     let remaining = walker.budget.remaining();
@@ -140,7 +141,7 @@ fn read_stream(
         walker.finding(
             artifact,
             FindingKind::Unscannable,
-            shown,
+            display_path,
             format!("stream of {size} bytes is over the {remaining} bytes left of max_total_bytes"),
         );
         return None;
@@ -154,7 +155,7 @@ fn read_stream(
         walker.finding(
             artifact,
             FindingKind::Unscannable,
-            shown,
+            display_path,
             format!("stream could not be read: {error}"),
         );
         return None;
