@@ -52,7 +52,7 @@ fn describe_fact(fact: &Fact) -> String {
     )
 }
 
-/// `gatehouse graph explain ADDRESS`: everything the graph knows about one address.
+/// Prints everything the graph learned about one address (`gatehouse graph explain ADDRESS`).
 pub(crate) fn explain(config: &Config, address: &str, format: Format) -> anyhow::Result<()> {
     let graph = open_graph(config)?;
     let report = graph.explain(address)?;
@@ -177,7 +177,7 @@ pub(crate) fn learn_dry_run(config: &Config, paths: &[PathBuf]) -> anyhow::Resul
     let copy = scratch.path().join("graph.redb");
     let original = config.graph_path();
     // NOTE: a store that `gatehouse serve` is writing is copied as it is on
-    // disk at that moment; redb recovers the copy to its last durable commit.
+    // disk at that moment. redb then recovers the copy to its last durable commit.
     if original.exists() {
         std::fs::copy(&original, &copy).with_context(|| {
             format!(

@@ -1,9 +1,9 @@
 //! The reference scenario: an organisation's history, then a week of live
 //! mail with a 55-message phishing campaign interleaved.
 //!
-//! History is learned first; live and campaign messages are then judged in
-//! manifest order at their own time, delivered ones learned and held ones
-//! recorded, as the gateway does.
+//! History is learned first. Live and campaign messages are then judged in
+//! manifest order at their own time. As in the gateway, delivered ones are
+//! learned and held ones recorded.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -306,7 +306,7 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 const PARTNER: &str = "wu.gang@partner.example";
 const BOB: &str = "bob@example.com";
 
-/// A partner who wrote to Bob `count` times from 203.0.113.0/24.
+/// Teaches the graph `count` messages from a partner to Bob, sent from 203.0.113.0/24.
 fn partner_history(world: &World, count: usize) {
     for day in 0..count {
         world.learn(
@@ -567,7 +567,7 @@ fn link_domain_new_pair() {
 }
 
 #[test]
-fn link_to_known_senders_own_domain_is_not_new() {
+fn link_to_sender_domain_is_known() {
     let world = World::new();
     partner_history(&world, 1);
     let own = world.judge(Mail::new(PARTNER, BOB).text("See https://portal.partner.example/x"));
@@ -592,7 +592,7 @@ fn link_in_qr_pair() {
     assert!(!fires(&without, "link.in_qr"));
 }
 
-/// A minimal DOCX whose document links to `url` through a hyperlink relationship, or links nowhere.
+/// Builds a minimal DOCX whose document links to `url` through a hyperlink relationship, or links nowhere.
 fn docx(url: Option<&str>) -> Vec<u8> {
     let content_types = br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
     let package_rels = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#;

@@ -31,8 +31,8 @@ impl GraphError {
 /// Bounds on the work and storage one message or one query may cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Maximum events read from one campaign window per lookup; a window that
-    /// holds more is reported as truncated, which still counts as a burst.
+    /// Maximum events read from one campaign window per lookup. A window with
+    /// more events is reported as truncated, which still counts as a burst.
     pub max_window_events: usize,
     /// Maximum entries listed where a lookup or report lists what is known
     /// (display names, networks, shapes of a domain).
@@ -43,8 +43,8 @@ pub struct Limits {
     pub max_items: usize,
     /// How long campaign window events are kept; must be at least the longest window a policy uses.
     pub window_retention: Duration,
-    /// The longest time between two durable commits. Commits in between are
-    /// not flushed to disk, so a crash loses at most this much learning.
+    /// Maximum time between two durable commits. Commits in between are not
+    /// flushed to disk, so a crash loses at most this much learning.
     pub durable_interval: std::time::Duration,
 }
 
@@ -61,8 +61,8 @@ impl Default for Limits {
     }
 }
 
-/// The learned graph, as the engine sees it. An implementation may be local
-/// (redb) or networked; callers never assume either.
+/// The learned graph, as the engine uses it. An implementation may be local
+/// (redb) or networked, and callers assume neither.
 pub trait GraphStore: Send + Sync {
     /// Records one message. Learning the same message twice counts once; held
     /// mail ([`Learning::WindowOnly`]) only joins campaign windows. Returns

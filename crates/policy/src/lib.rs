@@ -54,7 +54,7 @@ pub const SIGNAL_IDS: &[&str] = &[
 /// Signals whose weight may be negative: evidence that lowers the score.
 pub const LOWERING_SIGNAL_IDS: &[&str] = &["thread.known_reply"];
 
-/// What happens to a message.
+/// The action taken on a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -182,8 +182,8 @@ pub struct Policy {
     pub overrides: BTreeMap<String, Scoring>,
     /// Signal ids that may reach the hold threshold on their own.
     pub may_hold_alone: Vec<String>,
-    /// The most a message from a first-contact sender with no links and no
-    /// attachments may get, whatever its score.
+    /// The maximum action for a message from a first-contact sender with no
+    /// links and no attachments, whatever its score.
     pub plain_first_contact_max: Action,
     pub campaign: CampaignPolicy,
     pub baseline: Baseline,
@@ -191,7 +191,7 @@ pub struct Policy {
     pub allow: Vec<String>,
     /// Blocked senders, matched like `allow`; block wins over allow.
     pub block: Vec<String>,
-    /// What a blocked sender's mail gets.
+    /// The action for a blocked sender's mail.
     pub block_action: Action,
     /// Role names per language tag, as written in the file.
     pub roles: BTreeMap<String, Vec<String>>,

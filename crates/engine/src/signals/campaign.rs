@@ -75,8 +75,8 @@ pub(crate) struct Cluster {
     pub(crate) label: String,
 }
 
-/// Every cluster a message could belong to; which ones it joins depends on
-/// what the graph knows (see [`assess`]).
+/// Lists every cluster a message could belong to. Which ones it joins depends
+/// on what the graph has learned (see [`assess`]).
 pub(crate) fn candidates(
     features: &Features,
     policy: &Policy,
@@ -132,7 +132,7 @@ pub(crate) fn candidates(
     clusters
 }
 
-/// What the campaign stage found.
+/// The campaign stage's result.
 #[derive(Debug, Default)]
 pub(crate) struct Assessment {
     pub(crate) fired: Vec<Fired>,
@@ -222,7 +222,7 @@ fn named_senders(senders: &BTreeSet<String>) -> String {
     }
 }
 
-/// The longest prefix all local parts share, for numeric series such as 38117, 38240.
+/// Returns the longest prefix all local parts share, for numeric series such as 38117, 38240.
 fn common_prefix(senders: &BTreeSet<String>) -> String {
     let mut locals = senders.iter().map(|sender| {
         sender

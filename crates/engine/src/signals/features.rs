@@ -34,7 +34,7 @@ pub(crate) struct Features {
     pub(crate) scripts: Vec<ScriptSource>,
     pub(crate) origin: Option<origin::Located>,
     pub(crate) client: Option<origin::Located>,
-    /// Message-IDs this message answers.
+    /// Message-IDs from In-Reply-To and References.
     pub(crate) reply_to_ids: Vec<String>,
     /// The subject with digits removed, for the subject-template cluster.
     pub(crate) subject_template: Option<String>,
@@ -158,7 +158,7 @@ impl Features {
     }
 }
 
-/// The first untrusted hop: the SMTP client when it is public, else the
+/// Finds the first untrusted hop: the SMTP client when it is public, else the
 /// newest Received hop whose sending address is public and not a trusted relay.
 fn origin_ip(envelope: &Envelope, message: &Message, trusted: &TrustedNetworks) -> Option<IpAddr> {
     if let Some(ip) = envelope.client_ip

@@ -100,7 +100,7 @@ fn first_link_to<'c>(content: &'c Content, domain: &str) -> Option<&'c LinkRecor
         .find(|link| keys::registrable_domain(&link.domain) == domain)
 }
 
-/// Why a link's host or anchor looks built to mislead, or `None`.
+/// Explains why a link's host or anchor looks built to mislead, or returns `None`.
 pub(crate) fn obfuscation(link: &LinkRecord) -> Option<String> {
     let host = link_host(link);
     if host.parse::<IpAddr>().is_ok() {
@@ -134,8 +134,8 @@ fn link_host(link: &LinkRecord) -> String {
         .unwrap_or_else(|| link.domain.clone())
 }
 
-/// Whether one label of a host mixes letters of different scripts, as in
-/// `pаypal` with a Cyrillic `а`. Han with Kana or Hangul is normal in one label.
+/// Checks whether one label of a host mixes letters of different scripts, as
+/// in `pаypal` with a Cyrillic `а`. Han with Kana or Hangul is normal in one label.
 fn mixed_script(host: &str) -> bool {
     host.split('.').any(|label| {
         let mut seen: Option<Script> = None;

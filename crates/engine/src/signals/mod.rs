@@ -1,11 +1,12 @@
 //! The graph and signal stages: what about this message is new or odd, with
 //! evidence, and the action the policy takes on it.
 //!
-//! [`judge`] runs them in order: extract [`Features`], look them up in the
-//! graph in one query, fire each family of signals (one module each), merge
-//! the signals that fired more than once, weigh them with the policy per
-//! recipient domain, and apply the rules that override the score (mode, the
-//! plain first-contact cap, campaign responses, allow and block lists).
+//! [`judge`] runs them in order. It extracts [`Features`] and looks them up
+//! in the graph in one query. Each family of signals then fires from its own
+//! module, and signals that fired more than once are merged. The policy
+//! weighs them per recipient domain. Last come the rules that override the
+//! score: mode, the plain first-contact cap, campaign responses, and the
+//! allow and block lists.
 
 mod attachments;
 mod auth;

@@ -142,7 +142,7 @@ pub(crate) struct Located {
 }
 
 impl Located {
-    /// Every key, prefix first.
+    /// Lists every key, prefix first.
     pub(crate) fn keys(&self) -> Vec<String> {
         let mut keys = vec![self.prefix.clone()];
         keys.extend(self.asn.clone());
@@ -150,7 +150,7 @@ impl Located {
         keys
     }
 
-    /// The key that decides novelty: country, else ASN, else prefix.
+    /// Returns the key that decides novelty: country, else ASN, else prefix.
     fn deciding_key(&self) -> &str {
         self.country
             .as_deref()
@@ -183,7 +183,7 @@ pub(crate) fn locate(ip: IpAddr, geoip: Option<&GeoIp>, client: bool) -> Located
     }
 }
 
-/// Whether the located network is new for the domain, and the networks it usually uses.
+/// Returns the networks the domain usually uses when the located network is new for it, else `None`.
 fn novelty(located: &Located, networks: &NetworkFamiliarity) -> Option<Vec<String>> {
     let deciding = located.deciding_key();
     let seen = networks

@@ -10,10 +10,10 @@ use super::features::Features;
 /// Characters of a text looked at to find its dominant script.
 const MAX_SCRIPT_CHARS: usize = 20_000;
 
-/// The script most letters of a text are written in, ignoring Common and
-/// Inherited characters (digits, punctuation, combining marks). Hiragana and
-/// Katakana count as Japanese together with Han only when they are the
-/// majority; `None` when the text has no letters.
+/// Returns the script most letters of a text are written in, ignoring Common
+/// and Inherited characters (digits, punctuation, combining marks), or `None`
+/// when the text has no letters. Each script counts apart, so Japanese text
+/// is Han, Hiragana or Katakana by whichever has the most characters.
 pub(crate) fn dominant(text: &str) -> Option<&'static str> {
     let mut counts: Vec<(Script, usize)> = Vec::new();
     for character in text.chars().take(MAX_SCRIPT_CHARS) {
@@ -103,7 +103,7 @@ pub(crate) fn fire(
     }
 }
 
-/// The English name of a script for evidence: `Han` reads as "Chinese (Han)".
+/// Names a script in English for evidence: `Han` reads as "Chinese (Han)".
 fn script_name(script: &str) -> String {
     match script {
         "Han" => "Chinese (Han)".to_owned(),

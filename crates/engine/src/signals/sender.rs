@@ -103,10 +103,10 @@ fn display_names(
     }
 }
 
-/// Whether a display name contains a role name of the policy, compared after
-/// NFKC and a confusable skeleton. Names in scripts written without spaces
-/// (Han, Kana, Hangul, Thai) match as substrings; others match whole words,
-/// so that the role "it" matches "IT Support" but not "Smith".
+/// Finds a role name of the policy in a display name, compared after NFKC and
+/// a confusable skeleton. Roles in scripts written without spaces (Han, Kana,
+/// Hangul, Thai) match as substrings. Other roles match whole words, so the
+/// role "it" matches "IT Support" but not "Smith".
 pub(crate) fn matching_role<'p>(name: &str, policy: &'p Policy) -> Option<(&'p str, &'p str)> {
     let name_skeleton = keys::name_skeleton(name);
     let name_words = words(&name_skeleton);
