@@ -1,9 +1,9 @@
 //! Normalised keys: the one spelling under which each entity is stored.
 //!
 //! Every address, domain, display name and network that reaches the store goes
-//! through these functions first, so that `Alice@Example.COM`,
-//! `alice@example.com.` and `alice@xn--exmple-cua.com` written as Unicode all
-//! meet the same fact. The engine uses the same functions to build lookups.
+//! through these functions first, so that `Bob@Bücher.Example`,
+//! `bob@bücher.example.` and `bob@xn--bcher-kva.example` all meet the same
+//! fact. The engine uses the same functions to build lookups.
 
 use std::net::IpAddr;
 
@@ -11,10 +11,10 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Lower-cases an address and converts its domain to ASCII (IDNA), without angle brackets.
 ///
-/// The local part is lower-cased too: RFC 5321 lets it be case-sensitive, but
-/// no mail system in common use treats it so, and a sender that varies the case
-/// must not look like a new correspondent. Returns the input lower-cased when
-/// it has no `@` or its domain is not a valid IDNA name.
+/// The local part is lower-cased too. RFC 5321 lets a server treat it as
+/// case-sensitive, but a sender that varies its case must not look like a new
+/// correspondent. Returns the input lower-cased when it has no `@`, and keeps
+/// a domain that is not a valid IDNA name lower-cased as written.
 pub fn address(raw: &str) -> String {
     let trimmed = raw
         .trim()
@@ -215,9 +215,9 @@ pub fn client_network_prefix(ip: IpAddr) -> String {
 /// Whether an address can be the origin of mail on the public Internet.
 ///
 /// Private (RFC 1918), shared (RFC 6598), loopback, link-local, unspecified,
-/// unique-local (RFC 4193) and multicast addresses are not; the
-/// documentation ranges (RFC 5737, RFC 3849) are, so that test fixtures can
-/// use them.
+/// unique-local (RFC 4193) and multicast addresses are not public. The
+/// documentation ranges (RFC 5737, RFC 3849) count as public, so that test
+/// fixtures can use them.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -255,6 +255,17 @@ mod tests {
     #[test]
     fn address_lower_cases_and_strips_brackets() {
         assert_eq!(address(" <Alice@Example.COM> "), "alice@example.com");
+    }
+
+    #[test]
+    fn address_forms_share_one_key() {
+        for form in [
+            "Bob@Bücher.Example",
+            "bob@bücher.example.",
+            "bob@xn--bcher-kva.example",
+        ] {
+            assert_eq!(address(form), "bob@xn--bcher-kva.example", "{form}");
+        }
     }
 
     #[test]

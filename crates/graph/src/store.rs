@@ -51,7 +51,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_window_events: 5_000,
+            max_window_events: 1_000,
             max_listed: 20,
             max_recipients: 1_000,
             max_items: 200,

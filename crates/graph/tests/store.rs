@@ -365,3 +365,35 @@ fn batch_counts_each_message_once() {
     ];
     assert_eq!(graph.observe_batch(&batch).expect("batch"), 2);
 }
+
+#[test]
+fn window_read_stops_at_limit() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let limits = gatehouse_graph::Limits {
+        max_window_events: 2,
+        ..gatehouse_graph::Limits::default()
+    };
+    let graph = RedbGraph::open_with(&dir.path().join("graph.redb"), limits).expect("open graph");
+    let cluster = "domain:burst.example".to_owned();
+    for index in 0..3 {
+        let mut observation = inbound(
+            &format!("mid:{index}"),
+            &format!("s{index}@burst.example"),
+            &format!("u{index}@example.com"),
+            T0 + Duration::minutes(index),
+        );
+        observation.clusters = vec![cluster.clone()];
+        graph
+            .observe(&observation, Learning::WindowOnly)
+            .expect("observe");
+    }
+    let mut lookup = lookup_of(
+        "s9@burst.example",
+        "u9@example.com",
+        T0 + Duration::hours(1),
+    );
+    lookup.clusters = vec![cluster];
+    let familiarity = graph.lookup(&lookup).expect("lookup");
+    assert_eq!(familiarity.windows[0].events.len(), 2);
+    assert!(familiarity.windows[0].truncated);
+}

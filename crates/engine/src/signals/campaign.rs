@@ -41,6 +41,9 @@ pub struct CampaignRecord {
     pub recipients: usize,
     /// Messages in the window, this message included.
     pub messages: usize,
+    /// Whether the window held more messages than were read, so that the counts are lower bounds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     /// Earlier members that were delivered, so that an operator can recall them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivered_earlier: Vec<EarlierMember>,
@@ -170,6 +173,15 @@ impl<'a> Counted<'a> {
         }
     }
 
+    /// Returns "at least " when the window had more events than were read, so that counts are lower bounds.
+    fn at_least(&self) -> &'static str {
+        if self.window.truncated {
+            "at least "
+        } else {
+            ""
+        }
+    }
+
     fn record(&self, reason: &str) -> CampaignRecord {
         let delivered_earlier = self
             .window
@@ -189,6 +201,7 @@ impl<'a> Counted<'a> {
             senders: self.senders.iter().take(MAX_LISTED).cloned().collect(),
             recipients: self.recipients.len(),
             messages: self.messages,
+            truncated: self.window.truncated,
             delivered_earlier,
             response: None,
         }
@@ -300,16 +313,19 @@ pub(crate) fn assess(
         let all_senders = domain
             .map(|domain| domain.senders.len())
             .unwrap_or(shape.senders.len());
+        let all_prefix = domain.map(Counted::at_least).unwrap_or_default();
         let evidence = if all_senders > shape.senders.len() {
             format!(
-                "{all_senders} new senders from {} in {window_text}, {} with {described} local parts{series} ({})",
+                "{all_prefix}{all_senders} new senders from {} in {window_text}, {}{} with {described} local parts{series} ({})",
                 features.sender_domain,
+                shape.at_least(),
                 shape.senders.len(),
                 named_senders(&shape.senders)
             )
         } else {
             format!(
-                "{} new senders from {} in {window_text}, all with {described} local parts{series} ({})",
+                "{}{} new senders from {} in {window_text}, all with {described} local parts{series} ({})",
+                shape.at_least(),
                 shape.senders.len(),
                 features.sender_domain,
                 named_senders(&shape.senders)
@@ -398,12 +414,12 @@ pub(crate) fn assess(
 }
 
 fn burst_sentence(count: &Counted<'_>, window_text: &str) -> String {
-    let recipients = count.recipients.len();
+    let recipients = format!("{}{}", count.at_least(), count.recipients.len());
     let senders = count.senders.len();
-    let from = if senders == 1 {
+    let from = if senders == 1 && !count.window.truncated {
         "1 new sender".to_owned()
     } else {
-        format!("{senders} new senders")
+        format!("{}{senders} new senders", count.at_least())
     };
     match count.cluster.kind {
         ClusterKind::Domain => format!(
