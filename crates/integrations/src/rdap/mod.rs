@@ -9,7 +9,6 @@
 mod cache;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -357,13 +356,15 @@ fn parse_registration(body: &[u8]) -> Result<Option<OffsetDateTime>, String> {
 
 /// Returns the registrable domain of a host as lowercase A-labels, or `None` for
 /// an IP address, a public suffix or a name that is not a valid domain.
+///
+/// The host is parsed as a URL host first (WHATWG rules), so IPv4 addresses in
+/// hexadecimal, octal or dotless decimal form, as phishing links use them, are
+/// recognised as addresses and never sent to an RDAP server.
 pub fn registrable_domain(host: &str) -> Option<String> {
     let host = host.trim().trim_end_matches('.');
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<IpAddr>().is_ok() {
+    let url::Host::Domain(ascii) = url::Host::parse(host).ok()? else {
         return None;
-    }
-    let ascii = idna::domain_to_ascii(host).ok()?;
+    };
     if ascii.is_empty()
         || !ascii
             .bytes()
@@ -388,6 +389,9 @@ mod tests {
             ("a.b.example.co.uk.", Some("example.co.uk")),
             ("bücher.example", Some("xn--bcher-kva.example")),
             ("192.0.2.1", None),
+            ("0x33c3770d", None),
+            ("0x7f.1", None),
+            ("3479123902", None),
             ("[2001:db8::1]", None),
             ("co.uk", None),
             ("localhost", None),
