@@ -66,6 +66,9 @@ pub(crate) enum QuarantineCommand {
     Show {
         #[arg(value_name = "ID")]
         id: String,
+        /// Output format: the verdict as JSON, or as sentences
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
     },
     /// Re-inject held messages upstream with their original envelope
     Release {

@@ -23,11 +23,14 @@ pub(crate) fn run(config: &Config, command: QuarantineCommand) -> anyhow::Result
             format,
             campaign: false,
         } => list(&quarantine, format),
-        QuarantineCommand::Show { id } => {
+        QuarantineCommand::Show { id, format } => {
             let id = parse_id(&id)?;
             let verdict = quarantine.verdict(id)?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", serde_json::to_string_pretty(&verdict)?)?;
+            match format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&verdict)?)?,
+                Format::Text => write!(out, "{}", gatehouse_engine::render_text(&verdict))?,
+            }
             Ok(())
         }
         QuarantineCommand::Release { ids } => {

@@ -172,11 +172,17 @@ fn write_text(out: &mut impl Write, verdict: &Verdict) -> std::io::Result<()> {
         .as_deref()
         .unwrap_or(&verdict.envelope.mail_from);
     writeln!(out, "  from {from}: {subject}")?;
-    for signal in &verdict.signals {
+    for sentence in gatehouse_engine::explain(verdict) {
+        writeln!(out, "  - {sentence}")?;
+    }
+    if let Some(campaign) = &verdict.campaign {
         writeln!(
             out,
-            "  {:<30} {:+.1}  {}",
-            signal.id, signal.weight, signal.evidence
+            "  campaign {}: {} messages, {} senders, {} recipients",
+            campaign.cluster,
+            campaign.messages,
+            campaign.senders.len(),
+            campaign.recipients
         )?;
     }
     for code in &verdict.qr_codes {
