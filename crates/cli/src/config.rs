@@ -43,16 +43,35 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("limits.qr", QR_LIMITS),
 ];
 
-const MESSAGE_LIMITS: &[&str] = &["max_mime_depth", "max_parts", "max_body_bytes", "max_links"];
+const MESSAGE_LIMITS: &[&str] = &[
+    "max_mime_depth",
+    "max_parts",
+    "max_body_bytes",
+    "max_links",
+    "max_header_bytes",
+    "max_redirect_depth",
+    "max_data_uri_bytes",
+    "max_data_uris",
+];
 const UNPACK_LIMITS: &[&str] = &[
     "max_depth",
     "max_entries",
     "max_total_bytes",
     "max_ratio",
+    "min_ratio_check_bytes",
     "max_xml_bytes",
     "max_text_chars",
+    "max_urls",
 ];
-const QR_LIMITS: &[&str] = &["max_pixels", "max_bytes", "max_attempts"];
+const QR_LIMITS: &[&str] = &[
+    "max_pixels",
+    "max_bytes",
+    "max_alloc_bytes",
+    "max_attempts",
+    "max_symbols",
+    "max_upscale_pixels",
+    "min_downscale_side",
+];
 
 /// The validated configuration of one `gatehouse` run.
 #[derive(Debug, Clone)]
@@ -342,25 +361,21 @@ impl Reader {
             config.smtp.hostname = hostname;
         }
         let limits = &mut config.smtp.limits;
-        set(
+        self.number(
             &mut limits.max_message_bytes,
-            self.count(smtp, "smtp", "max_message_bytes")?,
-        );
-        set(
-            &mut limits.max_recipients,
-            self.count(smtp, "smtp", "max_recipients")?,
-        );
-        set(
-            &mut limits.max_connections,
-            self.count(smtp, "smtp", "max_connections")?,
-        );
-        set(
+            smtp,
+            "smtp",
+            "max_message_bytes",
+        )?;
+        self.number(&mut limits.max_recipients, smtp, "smtp", "max_recipients")?;
+        self.number(&mut limits.max_connections, smtp, "smtp", "max_connections")?;
+        self.number(
             &mut limits.max_concurrent_analyses,
-            self.count(smtp, "smtp", "max_concurrent_analyses")?,
-        );
-        if let Some(errors) = self.count(smtp, "smtp", "max_errors")? {
-            limits.max_errors = u32::try_from(errors).unwrap_or(u32::MAX);
-        }
+            smtp,
+            "smtp",
+            "max_concurrent_analyses",
+        )?;
+        self.number(&mut limits.max_errors, smtp, "smtp", "max_errors")?;
         if let Some(seconds) = self.count(smtp, "smtp", "command_timeout_secs")? {
             limits.command_timeout = Duration::from_secs(seconds as u64);
         }
@@ -401,60 +416,117 @@ impl Reader {
 
         let message = part("message");
         let name = "limits.message";
-        set(
-            &mut limits.message.max_mime_depth,
-            self.count(message, name, "max_mime_depth")?,
-        );
-        set(
-            &mut limits.message.max_parts,
-            self.count(message, name, "max_parts")?,
-        );
-        set(
-            &mut limits.message.max_body_bytes,
-            self.count(message, name, "max_body_bytes")?,
-        );
-        set(
-            &mut limits.message.max_links,
-            self.count(message, name, "max_links")?,
-        );
+        let limits_message = &mut limits.message;
+        self.number(
+            &mut limits_message.max_mime_depth,
+            message,
+            name,
+            "max_mime_depth",
+        )?;
+        self.number(&mut limits_message.max_parts, message, name, "max_parts")?;
+        self.number(
+            &mut limits_message.max_body_bytes,
+            message,
+            name,
+            "max_body_bytes",
+        )?;
+        self.number(&mut limits_message.max_links, message, name, "max_links")?;
+        self.number(
+            &mut limits_message.max_header_bytes,
+            message,
+            name,
+            "max_header_bytes",
+        )?;
+        self.number(
+            &mut limits_message.max_redirect_depth,
+            message,
+            name,
+            "max_redirect_depth",
+        )?;
+        self.number(
+            &mut limits_message.max_data_uri_bytes,
+            message,
+            name,
+            "max_data_uri_bytes",
+        )?;
+        self.number(
+            &mut limits_message.max_data_uris,
+            message,
+            name,
+            "max_data_uris",
+        )?;
 
         let unpack = part("unpack");
         let name = "limits.unpack";
-        set(
-            &mut limits.unpack.max_depth,
-            self.count(unpack, name, "max_depth")?,
-        );
-        set(
-            &mut limits.unpack.max_entries,
-            self.count(unpack, name, "max_entries")?,
-        );
-        set(
-            &mut limits.unpack.max_total_bytes,
-            self.count(unpack, name, "max_total_bytes")?
-                .map(|n| n as u64),
-        );
-        set(
-            &mut limits.unpack.max_ratio,
-            self.count(unpack, name, "max_ratio")?.map(|n| n as u64),
-        );
-        set(
-            &mut limits.unpack.max_xml_bytes,
-            self.count(unpack, name, "max_xml_bytes")?.map(|n| n as u64),
-        );
-        set(
-            &mut limits.unpack.max_text_chars,
-            self.count(unpack, name, "max_text_chars")?,
-        );
+        let limits_unpack = &mut limits.unpack;
+        self.number(&mut limits_unpack.max_depth, unpack, name, "max_depth")?;
+        self.number(&mut limits_unpack.max_entries, unpack, name, "max_entries")?;
+        self.number(
+            &mut limits_unpack.max_total_bytes,
+            unpack,
+            name,
+            "max_total_bytes",
+        )?;
+        self.number(&mut limits_unpack.max_ratio, unpack, name, "max_ratio")?;
+        self.number(
+            &mut limits_unpack.min_ratio_check_bytes,
+            unpack,
+            name,
+            "min_ratio_check_bytes",
+        )?;
+        self.number(
+            &mut limits_unpack.max_xml_bytes,
+            unpack,
+            name,
+            "max_xml_bytes",
+        )?;
+        self.number(
+            &mut limits_unpack.max_text_chars,
+            unpack,
+            name,
+            "max_text_chars",
+        )?;
+        self.number(&mut limits_unpack.max_urls, unpack, name, "max_urls")?;
 
         let qr = part("qr");
         let name = "limits.qr";
-        set(
-            &mut limits.qr.max_pixels,
-            self.count(qr, name, "max_pixels")?.map(|n| n as u64),
-        );
-        set(&mut limits.qr.max_bytes, self.count(qr, name, "max_bytes")?);
-        if let Some(attempts) = self.count(qr, name, "max_attempts")? {
-            limits.qr.max_attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+        let limits_qr = &mut limits.qr;
+        self.number(&mut limits_qr.max_pixels, qr, name, "max_pixels")?;
+        self.number(&mut limits_qr.max_bytes, qr, name, "max_bytes")?;
+        self.number(&mut limits_qr.max_alloc_bytes, qr, name, "max_alloc_bytes")?;
+        self.number(&mut limits_qr.max_attempts, qr, name, "max_attempts")?;
+        self.number(&mut limits_qr.max_symbols, qr, name, "max_symbols")?;
+        self.number(
+            &mut limits_qr.max_upscale_pixels,
+            qr,
+            name,
+            "max_upscale_pixels",
+        )?;
+        self.number(
+            &mut limits_qr.min_downscale_side,
+            qr,
+            name,
+            "min_downscale_side",
+        )?;
+        Ok(())
+    }
+
+    /// Sets `field` from a whole number above 0, when the key is present.
+    fn number<T: TryFrom<usize>>(
+        &self,
+        field: &mut T,
+        section: &Table,
+        name: &str,
+        key: &str,
+    ) -> Result<(), ConfigError> {
+        if let Some(value) = self.count(section, name, key)? {
+            *field = T::try_from(value).map_err(|_| {
+                self.invalid(
+                    &format!("{name}.{key}"),
+                    &format!("is {value}, too large for this limit"),
+                    "use a smaller number",
+                )
+            })?;
         }
         Ok(())
     }
@@ -567,12 +639,6 @@ impl Reader {
     }
 }
 
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *field = value;
-    }
-}
-
 /// Levenshtein distance, for "did you mean" hints on short key names.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -615,6 +681,11 @@ mod tests {
             max_message_bytes = 1000
             [limits.qr]
             max_pixels = 1000
+            max_alloc_bytes = 2000
+            [limits.unpack]
+            max_urls = 30
+            [limits.message]
+            max_data_uris = 4
             "#,
         )
         .expect("valid config");
@@ -627,6 +698,9 @@ mod tests {
         assert_eq!(config.smtp.upstream.as_deref(), Some("127.0.0.1:10026"));
         assert_eq!(config.smtp.limits.max_message_bytes, 1000);
         assert_eq!(config.limits.qr.max_pixels, 1000);
+        assert_eq!(config.limits.qr.max_alloc_bytes, 2000);
+        assert_eq!(config.limits.unpack.max_urls, 30);
+        assert_eq!(config.limits.message.max_data_uris, 4);
     }
 
     #[test]
@@ -684,6 +758,11 @@ mod tests {
                 "zero limit",
                 "[limits.unpack]\nmax_depth = 0",
                 "`limits.unpack.max_depth` is 0; use a whole number above 0",
+            ),
+            (
+                "number too large",
+                "[smtp]\nmax_errors = 99999999999",
+                "`smtp.max_errors` is 99999999999, too large for this limit",
             ),
             (
                 "too few recipients",
