@@ -130,6 +130,8 @@ impl Gateway {
                     return;
                 }
             };
+        // NOTE: a release whose learning keeps failing is retried, and warned
+        // about, on every poll; there is no back-off yet.
         for message in pending {
             let now = OffsetDateTime::now_utc();
             let Some((analysis, _)) = self
