@@ -41,13 +41,15 @@ impl RotatingFile {
         })
     }
 
-    /// Appends one line; `line` must not contain a line break. A line larger than
-    /// the limit is still written, alone in its file.
+    /// Appends one line. A line larger than the limit is still written, alone in
+    /// its file.
     ///
     /// # Errors
     ///
-    /// Fails when rotating or writing fails.
+    /// Fails when `line` contains a line break, or when rotating or writing
+    /// fails.
     pub fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        super::spool::reject_line_break(line)?;
         let length = line.len() as u64 + 1;
         if self.size > 0 && self.size + length > self.max_bytes {
             self.rotate()?;

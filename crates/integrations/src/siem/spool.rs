@@ -20,11 +20,15 @@ use serde::{Deserialize, Serialize};
 pub struct SpoolLimits {
     /// Size at which a new segment file starts, in bytes.
     pub segment_bytes: u64,
-    /// The maximum size of the spool, in bytes. Past it the oldest segment is
-    /// deleted and its lines are lost. Each such loss is logged and counted.
+    /// The maximum size of the spool, in bytes, checked when a segment starts,
+    /// so the spool can exceed it by up to one segment. Past it the oldest
+    /// segment is deleted and its lines are lost. Each such loss is logged and
+    /// counted.
     pub max_bytes: u64,
-    /// Whether each appended line is fsynced. Without it a process restart
-    /// loses nothing, but an operating-system crash can lose the last lines.
+    /// Whether each appended line is fsynced, which costs one disk flush per
+    /// verdict. Without it a process restart loses nothing, but an
+    /// operating-system crash can lose the lines that the kernel had not yet
+    /// written.
     pub fsync_each_line: bool,
 }
 
@@ -33,7 +37,7 @@ impl Default for SpoolLimits {
         Self {
             segment_bytes: 8 * 1024 * 1024,
             max_bytes: 1024 * 1024 * 1024,
-            fsync_each_line: true,
+            fsync_each_line: false,
         }
     }
 }
@@ -131,13 +135,14 @@ impl Spool {
         Ok(total)
     }
 
-    /// Appends one line; `line` must not contain a line break.
+    /// Appends one line.
     ///
     /// # Errors
     ///
-    /// Fails when the segment cannot be written or a new one created.
+    /// Fails when `line` contains a line break, or when the segment cannot be
+    /// written or a new one created.
     pub fn append(&mut self, line: &str) -> std::io::Result<()> {
-        debug_assert!(!line.contains('\n'));
+        reject_line_break(line)?;
         if self.writer_size > 0
             && self.writer_size + line.len() as u64 + 1 > self.limits.segment_bytes
         {
@@ -151,7 +156,7 @@ impl Spool {
             self.writer.sync_data()?;
         }
         self.writer_size += buffer.len() as u64;
-        self.enforce_max_bytes()
+        Ok(())
     }
 
     /// Reads up to `max_lines` lines and about `max_bytes` bytes from the first
@@ -256,7 +261,7 @@ impl Spool {
         sync_dir(&self.dir)?;
         self.segments.push(next);
         self.writer_size = 0;
-        Ok(())
+        self.enforce_max_bytes()
     }
 
     /// Deletes the oldest segments while the spool is over its limit, never the
@@ -286,6 +291,17 @@ impl Spool {
         }
         Ok(())
     }
+}
+
+/// Rejects a line that would break the one-line-per-record framing.
+pub(crate) fn reject_line_break(line: &str) -> std::io::Result<()> {
+    if line.contains(['\n', '\r']) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a SIEM line contains a line break; serialise verdicts as single-line JSON",
+        ));
+    }
+    Ok(())
 }
 
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
@@ -447,6 +463,16 @@ mod tests {
     }
 
     #[test]
+    fn line_break_is_rejected() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut spool = Spool::open(dir.path(), SpoolLimits::default()).expect("open");
+        let error = spool.append("{\"a\":1}\n{\"b\":2}").expect_err("two lines");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        let batch = spool.read_batch(100, usize::MAX).expect("read");
+        assert!(batch.lines.is_empty());
+    }
+
+    #[test]
     fn partial_last_line_is_cut_on_open() {
         let dir = tempfile::tempdir().expect("temporary directory");
         {
@@ -474,14 +500,21 @@ mod tests {
             fsync_each_line: false,
         };
         let mut spool = Spool::open(dir.path(), limits).expect("open");
-        // Each line is 8 bytes with its ending, so a segment contains two.
-        for index in 0..8 {
+        // Each line is 8 bytes with its ending, so a segment contains two. The
+        // limit is checked when a segment starts: lines 6 and 8 start one.
+        for index in 0..9 {
             spool.append(&format!("{{\"n\":{index}}}")).expect("append");
         }
         let batch = spool.read_batch(100, usize::MAX).expect("read");
         assert_eq!(
             batch.lines,
-            ["{\"n\":4}", "{\"n\":5}", "{\"n\":6}", "{\"n\":7}"]
+            [
+                "{\"n\":4}",
+                "{\"n\":5}",
+                "{\"n\":6}",
+                "{\"n\":7}",
+                "{\"n\":8}"
+            ]
         );
         assert_eq!(spool.dropped_lines(), 4);
     }
