@@ -804,3 +804,48 @@ async fn reference_scenario_alert_raises_recipient() {
         1
     );
 }
+
+#[tokio::test]
+async fn access_check_reads_one_alert() {
+    let mock = Mock::start().await;
+    mock.with(|state| state.alerts.push(alert("a1", "2024-03-03T10:01:00Z")));
+    let clock = ManualClock::new(START);
+    let poller = mock.poller(10, &clock);
+
+    poller.client().check_alerts_access().await.expect("access");
+
+    mock.with(|state| {
+        assert_eq!(state.graph_requests, 1);
+        assert_eq!(state.queries[0].get("$top").map(String::as_str), Some("1"));
+    });
+}
+
+#[tokio::test]
+async fn forbidden_names_permission() {
+    let mock = Mock::start().await;
+    mock.with(|state| {
+        state.scripted.push_back(Scripted {
+            status: 403,
+            retry_after: None,
+        })
+    });
+    let clock = ManualClock::new(START);
+    let poller = mock.poller(10, &clock);
+
+    let error = poller
+        .client()
+        .check_alerts_access()
+        .await
+        .expect_err("403");
+
+    assert!(
+        matches!(error, DefenderError::Status { status: 403, .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("SecurityAlert.Read.All"),
+        "{error}"
+    );
+    assert!(!error.is_transient());
+    mock.with(|state| assert_eq!(state.graph_requests, 1));
+}

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use gatehouse_integrations::clock::ManualClock;
+use gatehouse_integrations::clock::{ManualClock, SystemClock};
 use gatehouse_integrations::secret::SecretSource;
 use gatehouse_integrations::siem::{
     HttpExportConfig, HttpFormat, SiemConfig, SiemError, SiemExporter,
@@ -306,4 +306,39 @@ async fn webhook_sends_ndjson() {
         .expect("authorization")
         .clone();
     assert_eq!(authorization, [""], "no token configured");
+}
+
+#[tokio::test]
+async fn forwarder_task_sends_and_stops() {
+    let (endpoint, base) = start_endpoint().await;
+    endpoint.up.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = config(
+        dir.path(),
+        base.join("hook").expect("url"),
+        HttpFormat::JsonLines,
+    );
+    if let Some(http) = config.http.as_mut() {
+        http.flush_interval_ms = 10;
+    }
+
+    let (exporter, forwarder) = SiemExporter::open(&config, Arc::new(SystemClock)).expect("open");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(forwarder.expect("HTTP export configured").run(async {
+        stopped.await.ok();
+    }));
+    for index in 0..3 {
+        exporter.export(&verdict(index)).expect("export");
+    }
+
+    // Wait at most two seconds for the task to deliver the lines.
+    for _ in 0..200 {
+        if accepted_ids(&endpoint).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(accepted_ids(&endpoint), ["v0", "v1", "v2"]);
+    stop.send(()).expect("task running");
+    task.await.expect("task ends");
 }

@@ -21,6 +21,7 @@ pub struct GraphClient {
     http: reqwest::Client,
     tokens: TokenSource,
     graph_base: Url,
+    alerts_url: Url,
     retry: RetryPolicy,
     max_response_bytes: usize,
     clock: Arc<dyn Clock>,
@@ -61,6 +62,7 @@ impl GraphClient {
             http,
             tokens,
             graph_base: config.graph_base.clone(),
+            alerts_url: config.alerts_url(),
             retry: config.retry.clone(),
             max_response_bytes: config.limits.max_response_bytes,
             clock,
@@ -81,6 +83,18 @@ impl GraphClient {
     /// Returns the token endpoint's error.
     pub async fn check_credentials(&self) -> Result<(), DefenderError> {
         self.tokens.token().await.map(drop)
+    }
+
+    /// Reads one alert, to check the credentials, the permission and that
+    /// Graph is reachable.
+    ///
+    /// # Errors
+    ///
+    /// Returns the failed request; a 403 says which permission to grant.
+    pub async fn check_alerts_access(&self) -> Result<(), DefenderError> {
+        let mut url = self.alerts_url.clone();
+        url.query_pairs_mut().append_pair("$top", "1");
+        self.get_json(&url).await.map(drop)
     }
 
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {

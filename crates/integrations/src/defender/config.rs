@@ -192,6 +192,11 @@ impl DefenderConfig {
         }
     }
 
+    /// Returns the time between two polls.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs)
+    }
+
     pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.request_timeout_secs)
     }

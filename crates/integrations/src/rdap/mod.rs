@@ -239,6 +239,8 @@ impl DomainAgeChecker {
             }
         }
 
+        // NOTE: concurrent look-ups of one uncached domain each send a request;
+        // they are not merged.
         let result = self.fetch(&domain).await;
         let entry = |registered| CachedRegistration {
             registered,
