@@ -90,7 +90,8 @@ impl GraphClient {
     ///
     /// # Errors
     ///
-    /// Returns the failed request; a 403 says which permission to grant.
+    /// Returns the failed request. The error for a 403 names the permission to
+    /// grant.
     pub async fn check_alerts_access(&self) -> Result<(), DefenderError> {
         let mut url = self.alerts_url.clone();
         url.query_pairs_mut().append_pair("$top", "1");

@@ -264,7 +264,7 @@ impl HttpForwarder {
     /// Builds a HEC body: one event object per line, one per text line. The
     /// verdict line is valid JSON already and is embedded as it is.
     // NOTE: events carry no `time` field, so Splunk stamps them with the time
-    // it receives them; verdicts sent from the spool after an outage get the
+    // it receives them. Verdicts sent from the spool after an outage get the
     // time of delivery, not the time of the decision.
     fn hec_body(&self, lines: &[String]) -> String {
         let mut metadata = serde_json::Map::new();
