@@ -1220,3 +1220,22 @@ fn origin_network_new_by_country() {
         evidence(&other_country, "origin.network_new")
     );
 }
+
+#[test]
+fn evidence_is_capped_per_signal() {
+    let world = World::new();
+    let links: Vec<String> = (0..12)
+        .map(|index| format!("http://192.0.2.{index}/x"))
+        .collect();
+    let verdict = world.judge(Mail::new(PARTNER, BOB).text(&links.join("\n")));
+    let text = evidence(&verdict, "link.obfuscated");
+    assert!(text.ends_with("; and 7 more"), "{text}");
+    assert_eq!(
+        verdict
+            .signals
+            .iter()
+            .filter(|signal| signal.id == "link.obfuscated")
+            .count(),
+        1
+    );
+}

@@ -499,7 +499,7 @@ fn record_windows(
             recipients: observation
                 .recipients
                 .iter()
-                .take(limits.max_recipients)
+                .take(limits.max_event_recipients)
                 .cloned()
                 .collect(),
             held,
@@ -729,12 +729,13 @@ impl GraphStore for RedbGraph {
         familiarity.domain_shapes =
             as_known(reader.list(kind::SHAPE, &[&sender_domain], max_listed)?);
 
-        for domain in &lookup.link_domains {
+        let items = self.limits.max_items;
+        for domain in lookup.link_domains.iter().take(items) {
             familiarity
                 .link_domains
                 .push(reader.known(domain, &fact_key(kind::LINK_DOMAIN, &[domain]))?);
         }
-        for attachment in &lookup.attachments {
+        for attachment in lookup.attachments.iter().take(items) {
             familiarity.attachment_types.push(TypeFamiliarity {
                 kind: attachment.kind.clone(),
                 from_sender: reader
@@ -742,7 +743,7 @@ impl GraphStore for RedbGraph {
                 organisation: reader.fact(&fact_key(kind::ORG_TYPE, &[&attachment.kind]))?,
             });
         }
-        for script in &lookup.scripts {
+        for script in lookup.scripts.iter().take(items) {
             let mut per_recipient = Vec::new();
             for recipient in lookup.recipients.iter().take(self.limits.max_recipients) {
                 per_recipient
@@ -770,7 +771,7 @@ impl GraphStore for RedbGraph {
             max_listed,
         )?;
 
-        for id in &lookup.reply_to_ids {
+        for id in lookup.reply_to_ids.iter().take(items) {
             if reader.fact(&fact_key(kind::SENT_ID, &[id]))?.is_some() {
                 familiarity.known_reply_to = Some(id.clone());
                 break;
@@ -782,7 +783,7 @@ impl GraphStore for RedbGraph {
         let responses = txn.open_table(RESPONSES).map_err(redb::Error::from)?;
         let now = lookup.time.unix_timestamp();
         let since = now.saturating_sub(lookup.window.whole_seconds());
-        for cluster in &lookup.clusters {
+        for cluster in lookup.clusters.iter().take(items) {
             let mut start = window_prefix(cluster);
             start.extend_from_slice(&time_bytes(since));
             let mut end = window_prefix(cluster);

@@ -32,14 +32,18 @@ impl GraphError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum events read from one campaign window per lookup. A window with
-    /// more events is reported as truncated, which still counts as a burst.
+    /// more events is reported as truncated, and its counts are lower bounds.
     pub max_window_events: usize,
     /// Maximum entries listed where a lookup or report lists what is known
     /// (display names, networks, shapes of a domain).
     pub max_listed: usize,
     /// Maximum recipients of one message that are learned; the rest are skipped.
     pub max_recipients: usize,
-    /// Maximum link domains, attachments, scripts, networks or clusters learned per message.
+    /// Maximum recipients of one message kept in a campaign window event, so
+    /// that reading a window stays cheap. Burst counts are then lower bounds.
+    pub max_event_recipients: usize,
+    /// Maximum link domains, attachments, scripts, networks or clusters
+    /// learned or looked up per message.
     pub max_items: usize,
     /// How long campaign window events are kept; must be at least the longest window a policy uses.
     pub window_retention: Duration,
@@ -54,6 +58,7 @@ impl Default for Limits {
             max_window_events: 1_000,
             max_listed: 20,
             max_recipients: 1_000,
+            max_event_recipients: 100,
             max_items: 200,
             window_retention: Duration::days(14),
             durable_interval: std::time::Duration::from_secs(1),

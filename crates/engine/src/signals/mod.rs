@@ -224,38 +224,58 @@ fn lookup(
     lookup
 }
 
+/// Evidence clauses kept per signal; the rest are counted.
+const MAX_EVIDENCE_PARTS: usize = 5;
+
 /// Merges signals that fired more than once into one record per id (the
-/// evidence joined), so that each id adds its weight once.
+/// evidence joined, at most [`MAX_EVIDENCE_PARTS`] clauses), so that each id
+/// adds its weight once.
 fn merge(fired: &[Fired], scoring: &Scoring) -> Vec<SignalRecord> {
-    let mut records: Vec<SignalRecord> = Vec::new();
+    // Each record with the clauses it joined and the number it left out.
+    let mut merged: Vec<(SignalRecord, Vec<&str>, usize)> = Vec::new();
     for signal in fired {
         let weight = if signal.in_attachment {
             scoring.weight_in_attachment(signal.id)
         } else {
             scoring.weight(signal.id)
         };
-        match records.iter_mut().find(|record| record.id == signal.id) {
-            Some(record) => {
-                if !record
-                    .evidence
-                    .split("; ")
-                    .any(|part| part == signal.evidence)
-                {
-                    record.evidence.push_str("; ");
-                    record.evidence.push_str(&signal.evidence);
-                }
-                if weight.abs() > record.weight.abs() {
-                    record.weight = weight;
-                }
-            }
-            None => records.push(SignalRecord {
-                id: signal.id.to_owned(),
-                weight,
-                evidence: signal.evidence.clone(),
-            }),
+        let Some((record, parts, omitted)) = merged
+            .iter_mut()
+            .find(|(record, _, _)| record.id == signal.id)
+        else {
+            merged.push((
+                SignalRecord {
+                    id: signal.id.to_owned(),
+                    weight,
+                    evidence: String::new(),
+                },
+                vec![signal.evidence.as_str()],
+                0,
+            ));
+            continue;
+        };
+        if weight.abs() > record.weight.abs() {
+            record.weight = weight;
+        }
+        if parts.contains(&signal.evidence.as_str()) {
+            continue;
+        }
+        if parts.len() < MAX_EVIDENCE_PARTS {
+            parts.push(&signal.evidence);
+        } else {
+            *omitted += 1;
         }
     }
-    records
+    merged
+        .into_iter()
+        .map(|(mut record, parts, omitted)| {
+            record.evidence = parts.join("; ");
+            if omitted > 0 {
+                record.evidence.push_str(&format!("; and {omitted} more"));
+            }
+            record
+        })
+        .collect()
 }
 
 /// Scores under each recipient domain's scoring and returns the strictest.
