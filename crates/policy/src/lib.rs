@@ -68,7 +68,8 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Tag at most: for a new deployment that is still learning what is normal.
+    /// Tag at most, for a new deployment that is still learning what is
+    /// normal. Only the block list still rejects or holds.
     Learn,
     /// Act on the thresholds.
     #[default]
