@@ -139,10 +139,10 @@ fn response_id(cluster: &str, opened: i64) -> String {
 
 /// The graph in one redb file.
 ///
-/// Every [`GraphStore::observe`] is one write transaction. A commit costs
-/// more than the learning in it (about 2,100 messages/s one by one against
-/// 5,100/s in batches of 100, measured by `benches/learn.rs`), so imports
-/// should use [`GraphStore::observe_batch`].
+/// Every [`GraphStore::observe`] is one write transaction.
+/// NOTE: a commit costs more than the learning in it, about 2,100 messages/s
+/// one by one against 5,100/s in batches of 100 (`benches/learn.rs` on a
+/// loaded 2-core machine), so imports should use [`GraphStore::observe_batch`].
 pub struct RedbGraph {
     db: Database,
     limits: Limits,

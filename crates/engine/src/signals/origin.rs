@@ -18,6 +18,8 @@ use super::Fired;
 use super::features::Features;
 
 /// MaxMind-format databases (GeoLite2 or GeoIP2) for ASN and country.
+///
+/// NOTE: tested with databases built in the tests, not with a real GeoLite2 file.
 pub struct GeoIp {
     asn: Option<maxminddb::Reader<Vec<u8>>>,
     country: Option<maxminddb::Reader<Vec<u8>>>,
