@@ -68,6 +68,10 @@ impl Gateway {
         &self.delivery
     }
 
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
+
     /// Decides on one received message and returns the reply to its final dot.
     ///
     /// The reply is positive only once the upstream MTA accepted the message
@@ -176,17 +180,27 @@ impl Gateway {
         raw: Vec<u8>,
         now: OffsetDateTime,
     ) -> Option<(Analysis, Vec<u8>)> {
-        let _permit = self.analyses.acquire().await.ok()?;
-        let engine = Arc::clone(&self.engine);
-        let analysed = tokio::task::spawn_blocking(move || {
+        self.run_analysis(move |engine| {
             let analysis = engine.analyse(&envelope, &raw, When::At(now));
             (analysis, raw)
         })
-        .await;
+        .await
+    }
+
+    /// Runs `job` with the engine on a blocking thread, at most
+    /// `max_concurrent_analyses` jobs at once, so that every front shares one
+    /// bound. Returns `None`, after logging the error, when the job panicked.
+    pub async fn run_analysis<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Option<T> {
+        let _permit = self.analyses.acquire().await.ok()?;
+        let engine = Arc::clone(&self.engine);
+        let analysed = tokio::task::spawn_blocking(move || job(&engine)).await;
         match analysed {
             Ok(analysed) => Some(analysed),
             Err(err) => {
-                tracing::error!(error = %err, "analysis failed, replying 451");
+                tracing::error!(error = %err, "analysis failed");
                 None
             }
         }
@@ -238,7 +252,10 @@ impl Gateway {
         }
     }
 
-    async fn learn(&self, analysis: Analysis, outcome: Outcome) {
+    /// Teaches the graph a message on a blocking thread, after its outcome is
+    /// durable. A failure is logged and not returned, because the message
+    /// has already been acted on.
+    pub async fn learn(&self, analysis: Analysis, outcome: Outcome) {
         let engine = Arc::clone(&self.engine);
         let learned = tokio::task::spawn_blocking(move || engine.learn(&analysis, outcome)).await;
         match learned {
@@ -344,8 +361,9 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
-/// Logs the one `info` event per decision, with fixed fields.
-fn log_decision(verdict: &Verdict, result: &str) {
+/// Logs the one `info` event per decision, with fixed fields. `result` says
+/// what was done, such as "delivered 250" or "held".
+pub fn log_decision(verdict: &Verdict, result: &str) {
     let signals: Vec<&str> = verdict
         .signals
         .iter()
