@@ -109,6 +109,23 @@ impl Engine {
 
     /// Analyses one message. Never fails: a stage that cannot finish leaves a finding.
     pub fn analyse(&self, envelope: &Envelope, raw: &[u8], when: When) -> Analysis {
+        self.analyse_as(envelope, raw, when, false)
+    }
+
+    /// Analyses a message that a local user submitted after authenticating
+    /// (SMTP AUTH), so its sender counts as local whatever the domain. Such
+    /// mail is outbound or internal: it is learned, not judged.
+    pub fn analyse_submission(&self, envelope: &Envelope, raw: &[u8], when: When) -> Analysis {
+        self.analyse_as(envelope, raw, when, true)
+    }
+
+    fn analyse_as(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+        when: When,
+        authenticated: bool,
+    ) -> Analysis {
         // Parse the MIME structure and decode headers and bodies.
         let message = gatehouse_message::parse(raw, &self.limits.message);
         let envelope = complete_envelope(envelope, &message);
@@ -118,7 +135,7 @@ impl Engine {
         let content = content::collect(&message, &self.limits);
 
         // Consult the graph, fire signals and weigh them with the policy.
-        let direction = self.direction(&envelope);
+        let direction = self.direction(&envelope, authenticated);
         let features = signals::Features::extract(
             &envelope,
             &message,
@@ -193,8 +210,8 @@ impl Engine {
             .any(|local| local.eq_ignore_ascii_case(domain))
     }
 
-    fn direction(&self, envelope: &Envelope) -> Direction {
-        if !self.is_local(&envelope.mail_from) {
+    fn direction(&self, envelope: &Envelope, authenticated: bool) -> Direction {
+        if !authenticated && !self.is_local(&envelope.mail_from) {
             Direction::Inbound
         } else if envelope.rcpt_to.iter().all(|rcpt| self.is_local(rcpt)) {
             Direction::Internal
