@@ -1,0 +1,450 @@
+//! The tokio side of the milter front: accept MTA connections, read and
+//! write packets, judge each message with the shared [`Gateway`], and act.
+//!
+//! Per message, after the MTA's end-of-message packet:
+//!
+//! 1. the message is rebuilt with a Received field naming this front on top;
+//! 2. the engine analyses it on a blocking thread, behind the gateway's
+//!    bound on concurrent analyses, while progress packets keep the MTA waiting;
+//! 3. the verdict becomes a [`Decision`]: accept with `X-Gatehouse-*`
+//!    fields, discard once the quarantine write is durable, reject with
+//!    550 5.7.1, or fail temporarily when analysis or the quarantine fails;
+//! 4. the reply goes to the MTA, and then the graph learns the outcome.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_engine::{Action, Analysis, Envelope, Outcome, Verdict, When};
+use gatehouse_smtp::Gateway;
+use gatehouse_smtp::gateway::log_decision;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::Limits;
+use crate::codec::{self, Decoded, Response};
+use crate::session::{Decision, Message, Session, Step};
+
+/// Bytes reserved for each socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Interval at which a milter-only server looks for releases it has not learned.
+const RELEASE_POLL: Duration = Duration::from_secs(5);
+
+/// The reply when the verdict is reject.
+pub const REJECT_REPLY: &str = "550 5.7.1 Message rejected by policy";
+/// The reply when analysis or the quarantine write failed.
+pub const TEMPFAIL_REPLY: &str = "451 4.3.0 Message could not be checked, try again later";
+/// The reply when the message is larger than `max_message_bytes`.
+pub const TOO_BIG_REPLY: &str = "552 5.3.4 Message too big for content checks";
+
+/// Runs the milter front on a bound listener until `shutdown` completes.
+///
+/// After shutdown the listener stops accepting, and open connections have
+/// `shutdown_grace` to finish; whatever is left then is cut off, and the MTA
+/// applies its `milter_default_action` to those messages. With
+/// `learn_releases` set, the front also teaches the graph the releases made
+/// by `gatehouse quarantine release`; set it only when no SMTP proxy on the
+/// same gateway does so.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    limits: Limits,
+    learn_releases: bool,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limits = Arc::new(limits);
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut tasks = JoinSet::new();
+    tracing::info!(listen = %listener.local_addr()?, "milter front started");
+    let releases = learn_releases.then(|| {
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(RELEASE_POLL);
+            loop {
+                interval.tick().await;
+                gateway.learn_releases().await;
+            }
+        })
+    });
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Running out of file descriptors is the usual cause; wait instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                    tracing::warn!(%peer, max_connections = limits.max_connections, "milter connection closed: too many connections");
+                    continue;
+                };
+                let gateway = Arc::clone(&gateway);
+                let limits = Arc::clone(&limits);
+                tasks.spawn(async move {
+                    handle(stream, peer, &gateway, &limits).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    drop(listener);
+    if let Some(releases) = releases {
+        releases.abort();
+    }
+    tracing::info!(open_connections = tasks.len(), "milter front stopping");
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            cut_off = tasks.len(),
+            "milter connections still open after the shutdown grace period"
+        );
+        tasks.shutdown().await;
+    }
+    tracing::info!("milter front stopped");
+    Ok(())
+}
+
+/// Serves one MTA connection until it quits, breaks the protocol or times out.
+async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: &Gateway, limits: &Limits) {
+    let span = tracing::info_span!("milter", id = %uuid::Uuid::now_v7().simple(), %peer);
+    async move {
+        let _ = stream.set_nodelay(true);
+        match converse(&mut stream, gateway, limits).await {
+            Ok(()) => tracing::debug!("milter connection closed"),
+            Err(err) => tracing::warn!(error = %err, "milter connection ended"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Why a connection ended early.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error(transparent)]
+    Protocol(#[from] codec::ProtocolError),
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("no packet from the MTA for {0:?}")]
+    TimedOut(Duration),
+    #[error("the MTA closed the connection inside a packet")]
+    Truncated,
+}
+
+async fn converse(
+    stream: &mut TcpStream,
+    gateway: &Gateway,
+    limits: &Limits,
+) -> Result<(), ConnectionError> {
+    let mut session = Session::new(limits.max_message_bytes);
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut output: Vec<u8> = Vec::new();
+    loop {
+        // Handle every whole packet already read.
+        let mut start = 0;
+        loop {
+            let command = match codec::decode(&input[start..], limits.max_packet_bytes)? {
+                Decoded::Incomplete => break,
+                Decoded::Packet { command, consumed } => {
+                    start += consumed;
+                    command
+                }
+            };
+            match session.handle(command)? {
+                Step::Reply(responses) => {
+                    for response in responses {
+                        response.encode(&mut output);
+                    }
+                }
+                Step::Judge(message) => {
+                    stream.write_all(&output).await?;
+                    output.clear();
+                    let (decision, learning) = judge(stream, gateway, limits, *message).await?;
+                    for response in session.finish(decision) {
+                        response.encode(&mut output);
+                    }
+                    stream.write_all(&output).await?;
+                    output.clear();
+                    if let Some((analysis, outcome)) = learning {
+                        gateway.learn(analysis, outcome).await;
+                    }
+                }
+                Step::Close => {
+                    stream.write_all(&output).await?;
+                    return Ok(());
+                }
+            }
+        }
+        input.drain(..start);
+        if !output.is_empty() {
+            stream.write_all(&output).await?;
+            output.clear();
+        }
+
+        // Read more; a packet is never longer than max_packet_bytes, so the
+        // buffer stays below that plus one read.
+        input.reserve(READ_CHUNK);
+        let read = tokio::time::timeout(limits.command_timeout, stream.read_buf(&mut input))
+            .await
+            .map_err(|_| ConnectionError::TimedOut(limits.command_timeout))??;
+        if read == 0 {
+            return if input.is_empty() {
+                Ok(())
+            } else {
+                Err(ConnectionError::Truncated)
+            };
+        }
+    }
+}
+
+/// What the graph learns once the reply is sent.
+type Learning = Option<(Analysis, Outcome)>;
+
+/// Analyses and acts on one message, sending progress packets meanwhile.
+async fn judge(
+    stream: &mut TcpStream,
+    gateway: &Gateway,
+    limits: &Limits,
+    message: Message,
+) -> Result<(Decision, Learning), ConnectionError> {
+    let queue_id = message.queue_id.clone().unwrap_or_default();
+    if message.oversized {
+        tracing::warn!(
+            queue_id,
+            sender = %message.mail_from,
+            max_message_bytes = limits.max_message_bytes,
+            "message over the size limit rejected"
+        );
+        return Ok((
+            Decision::Reject {
+                reply: TOO_BIG_REPLY.to_owned(),
+            },
+            None,
+        ));
+    }
+
+    // Analyse, with progress packets and a deadline.
+    let now = OffsetDateTime::now_utc();
+    let envelope = Envelope {
+        mail_from: message.mail_from.clone(),
+        rcpt_to: message.rcpt_to.clone(),
+        client_ip: message.client_ip,
+        helo: message.helo.clone(),
+    };
+    let submission = message.authenticated_user.is_some();
+    let raw = rebuild(&message, gateway.hostname(), now);
+    let job_envelope = envelope.clone();
+    let analysis = gateway.run_analysis(move |engine| {
+        let analysis = if submission {
+            engine.analyse_submission(&job_envelope, &raw, When::At(now))
+        } else {
+            engine.analyse(&job_envelope, &raw, When::At(now))
+        };
+        (analysis, raw)
+    });
+    let analysed = tokio::time::timeout(
+        limits.analysis_timeout,
+        with_progress(stream, limits.progress_interval, analysis),
+    )
+    .await;
+    let (analysis, raw) = match analysed {
+        Ok(result) => match result? {
+            Some(done) => done,
+            None => return Ok((tempfail(), None)),
+        },
+        Err(_) => {
+            // NOTE: the blocking thread cannot be cancelled; it finishes in
+            // the background while the MTA already has its reply.
+            tracing::error!(
+                queue_id,
+                sender = %envelope.mail_from,
+                timeout = ?limits.analysis_timeout,
+                "analysis timed out, replying 451"
+            );
+            return Ok((tempfail(), None));
+        }
+    };
+
+    // Act on the verdict.
+    let verdict = &analysis.verdict;
+    let (decision, outcome, result) = match verdict.action {
+        Action::Deliver | Action::Tag => {
+            let headers = if submission {
+                Vec::new()
+            } else {
+                verdict_headers(verdict)
+            };
+            (
+                Decision::Accept { headers },
+                Some(Outcome::Delivered),
+                "accepted".to_owned(),
+            )
+        }
+        Action::Hold => {
+            let held = with_progress(
+                stream,
+                limits.progress_interval,
+                hold(gateway, verdict, raw),
+            );
+            match held.await? {
+                Some(id) => (
+                    Decision::Discard,
+                    Some(Outcome::Held),
+                    format!("held as {id}"),
+                ),
+                None => (tempfail(), None, "deferred".to_owned()),
+            }
+        }
+        Action::Reject => (
+            Decision::Reject {
+                reply: REJECT_REPLY.to_owned(),
+            },
+            None,
+            "rejected".to_owned(),
+        ),
+    };
+    log_decision(verdict, &result);
+    // NOTE: accepted mail is learned once the reply is sent, but the MTA
+    // queues it only afterwards; a queue failure there leaves it learned.
+    let learning = outcome.map(|outcome| (analysis, outcome));
+    Ok((decision, learning))
+}
+
+/// Awaits `work`, sending a progress packet every `interval` meanwhile.
+async fn with_progress<T>(
+    stream: &mut TcpStream,
+    interval: Duration,
+    work: impl Future<Output = T>,
+) -> Result<T, ConnectionError> {
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            _ = ticks.tick() => {
+                stream.write_all(&Response::Progress.to_bytes()).await?;
+            }
+        }
+    }
+}
+
+/// Writes a held message to the quarantine and returns its id once the write is durable.
+async fn hold(
+    gateway: &Gateway,
+    verdict: &Verdict,
+    raw: Vec<u8>,
+) -> Option<gatehouse_quarantine::QuarantineId> {
+    let quarantine = gateway.quarantine().clone();
+    let verdict = verdict.clone();
+    match tokio::task::spawn_blocking(move || quarantine.hold(&verdict, &raw)).await {
+        Ok(Ok(id)) => Some(id),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "quarantine write failed, replying 451");
+            None
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "quarantine write failed, replying 451");
+            None
+        }
+    }
+}
+
+fn tempfail() -> Decision {
+    Decision::Tempfail {
+        reply: TEMPFAIL_REPLY.to_owned(),
+    }
+}
+
+/// Returns the `X-Gatehouse-*` fields added to accepted mail.
+pub fn verdict_headers(verdict: &Verdict) -> Vec<(String, String)> {
+    let action = match verdict.action {
+        Action::Deliver => "deliver",
+        Action::Tag => "tag",
+        Action::Hold => "hold",
+        Action::Reject => "reject",
+    };
+    let signals: Vec<&str> = verdict
+        .signals
+        .iter()
+        .map(|signal| signal.id.as_str())
+        .collect();
+    let signals = if signals.is_empty() {
+        "none".to_owned()
+    } else {
+        signals.join(", ")
+    };
+    vec![
+        ("X-Gatehouse-Action".to_owned(), action.to_owned()),
+        (
+            "X-Gatehouse-Score".to_owned(),
+            format!("{:.1}", verdict.score),
+        ),
+        ("X-Gatehouse-Signals".to_owned(), signals),
+        ("X-Gatehouse-Id".to_owned(), verdict.id.clone()),
+    ]
+}
+
+/// Puts a Received field for this front on top of the message, as the SMTP
+/// proxy does, so held mail keeps its trace (RFC 5321 §4.4). The MTA's own
+/// Received field is never passed to milters.
+pub fn rebuild(message: &Message, hostname: &str, now: OffsetDateTime) -> Vec<u8> {
+    let helo = message.helo.as_deref().unwrap_or("unknown");
+    let client_name = clean(&message.client_name);
+    let client = match message.client_ip {
+        Some(ip) if client_name.is_empty() || client_name.starts_with('[') => format!("[{ip}]"),
+        Some(ip) => format!("{client_name} [{ip}]"),
+        None => "unknown".to_owned(),
+    };
+    let by = message.mta_hostname.as_deref().unwrap_or(hostname);
+    let id = message
+        .queue_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let date = now
+        .format(&Rfc2822)
+        .unwrap_or_else(|_| "Thu, 01 Jan 1970 00:00:00 +0000".to_owned());
+    let mut header = format!(
+        "Received: from {} ({})\r\n\tby {} (Gatehouse milter) id {}",
+        clean(helo),
+        client,
+        clean(by),
+        clean(&id)
+    );
+    if let [recipient] = message.rcpt_to.as_slice() {
+        header.push_str(&format!("\r\n\tfor <{}>", clean(recipient)));
+    }
+    header.push_str(&format!("; {date}\r\n"));
+
+    let mut raw = Vec::with_capacity(header.len() + message.content.len());
+    raw.extend_from_slice(header.as_bytes());
+    raw.extend_from_slice(&message.content);
+    raw
+}
+
+/// Keeps printable ASCII other than parentheses, so a client's HELO cannot
+/// break the Received field or open a comment.
+fn clean(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')'))
+        .take(255)
+        .collect()
+}
