@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_engine::Limits as EngineLimits;
+use gatehouse_milter::Limits as MilterLimits;
 use gatehouse_smtp::Limits as SmtpLimits;
 use toml::{Table, Value};
 
@@ -37,7 +38,17 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "upstream_timeout_secs",
         ],
     ),
-    ("milter", &["listen"]),
+    (
+        "milter",
+        &[
+            "listen",
+            "max_packet_bytes",
+            "max_message_bytes",
+            "max_connections",
+            "command_timeout_secs",
+            "analysis_timeout_secs",
+        ],
+    ),
     ("limits.message", MESSAGE_LIMITS),
     ("limits.unpack", UNPACK_LIMITS),
     ("limits.qr", QR_LIMITS),
@@ -88,6 +99,10 @@ pub(crate) struct Config {
     pub(crate) smtp: SmtpConfig,
     /// Address of the milter front, when configured.
     pub(crate) milter_listen: Option<SocketAddr>,
+    pub(crate) milter_limits: MilterLimits,
+    /// Whether `serve` runs the SMTP proxy: always, unless the file sets
+    /// `[milter] listen` and leaves out `[smtp] listen`.
+    pub(crate) smtp_enabled: bool,
     pub(crate) limits: EngineLimits,
 }
 
@@ -211,6 +226,8 @@ fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
             limits: SmtpLimits::default(),
         },
         milter_listen: None,
+        milter_limits: MilterLimits::default(),
+        smtp_enabled: true,
         limits: EngineLimits::default(),
     }
 }
@@ -393,7 +410,8 @@ impl Reader {
             ));
         }
 
-        if let Some(listen) = self.string(section("milter"), "milter", "listen")? {
+        let milter = section("milter");
+        if let Some(listen) = self.string(milter, "milter", "listen")? {
             config.milter_listen = Some(listen.parse().map_err(|_| {
                 self.invalid(
                     "milter.listen",
@@ -401,6 +419,32 @@ impl Reader {
                     "write it as \"127.0.0.1:8891\"",
                 )
             })?);
+            config.smtp_enabled = smtp.contains_key("listen");
+        }
+        let limits = &mut config.milter_limits;
+        self.number(
+            &mut limits.max_packet_bytes,
+            milter,
+            "milter",
+            "max_packet_bytes",
+        )?;
+        self.number(
+            &mut limits.max_message_bytes,
+            milter,
+            "milter",
+            "max_message_bytes",
+        )?;
+        self.number(
+            &mut limits.max_connections,
+            milter,
+            "milter",
+            "max_connections",
+        )?;
+        if let Some(seconds) = self.count(milter, "milter", "command_timeout_secs")? {
+            limits.command_timeout = Duration::from_secs(seconds as u64);
+        }
+        if let Some(seconds) = self.count(milter, "milter", "analysis_timeout_secs")? {
+            limits.analysis_timeout = Duration::from_secs(seconds as u64);
         }
 
         self.engine_limits(table, &mut config.limits)?;
@@ -714,6 +758,39 @@ mod tests {
             config.delivered_path(),
             PathBuf::from("/etc/gh/data/delivered")
         );
+    }
+
+    #[test]
+    fn milter_alone_turns_smtp_off() {
+        let config = parse(
+            r#"
+            [milter]
+            listen = "127.0.0.1:8891"
+            max_message_bytes = 1000
+            analysis_timeout_secs = 60
+            "#,
+        )
+        .expect("valid config");
+
+        assert_eq!(
+            config.milter_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 8891)))
+        );
+        assert!(!config.smtp_enabled);
+        assert_eq!(config.milter_limits.max_message_bytes, 1000);
+        assert_eq!(
+            config.milter_limits.analysis_timeout,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn milter_beside_smtp_keeps_smtp() {
+        let config =
+            parse("[smtp]\nlisten = \"127.0.0.1:2525\"\n[milter]\nlisten = \"127.0.0.1:8891\"")
+                .expect("valid config");
+
+        assert!(config.smtp_enabled);
     }
 
     #[test]

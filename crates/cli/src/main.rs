@@ -11,6 +11,7 @@ mod config;
 mod graph;
 mod input;
 mod learned;
+mod milter_front;
 mod quarantine;
 mod scan;
 mod serve;

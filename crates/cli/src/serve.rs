@@ -1,26 +1,13 @@
-//! `gatehouse serve`: the SMTP proxy until SIGINT or SIGTERM.
+//! `gatehouse serve`: the SMTP proxy, the milter front or both, until SIGINT or SIGTERM.
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use gatehouse_smtp::{Delivery, Gateway};
-use tokio::net::TcpListener;
 
-use crate::UsageError;
 use crate::config::Config;
-use crate::setup;
+use crate::{milter_front, setup};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
-    // TODO: the milter front is not built yet. Until it is, a config that
-    // sets it is rejected rather than silently ignored.
-    if let Some(listen) = config.milter_listen {
-        return Err(UsageError(format!(
-            "invalid config {}: `milter.listen` = \"{listen}\" asks for the milter front, which this build does not have; remove [milter] and use the SMTP proxy",
-            config.origin()
-        ))
-        .into());
-    }
-
     let engine = setup::engine(config)?;
     let quarantine = setup::quarantine(config)?;
     let delivery = setup::delivery(config);
@@ -40,13 +27,11 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
         config.smtp.limits.clone(),
     );
 
-    setup::runtime()?.block_on(async {
-        let listener = TcpListener::bind(config.smtp.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.smtp.listen))?;
-        gatehouse_smtp::serve(listener, Arc::new(gateway), shutdown_signal()).await?;
-        Ok(())
-    })
+    setup::runtime()?.block_on(milter_front::serve(
+        config,
+        Arc::new(gateway),
+        shutdown_signal(),
+    ))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
