@@ -392,12 +392,15 @@ pub fn verdict_headers(verdict: &Verdict) -> Vec<(String, String)> {
     } else {
         signals.join(", ")
     };
+    // A sum of weights can be -0.0, which would print as "-0.0".
+    let score = if verdict.score == 0.0 {
+        0.0
+    } else {
+        verdict.score
+    };
     vec![
         ("X-Gatehouse-Action".to_owned(), action.to_owned()),
-        (
-            "X-Gatehouse-Score".to_owned(),
-            format!("{:.1}", verdict.score),
-        ),
+        ("X-Gatehouse-Score".to_owned(), format!("{score:.1}")),
         ("X-Gatehouse-Signals".to_owned(), signals),
         ("X-Gatehouse-Id".to_owned(), verdict.id.clone()),
     ]
