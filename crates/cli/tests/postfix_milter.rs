@@ -1,7 +1,7 @@
-//! Postfix with `gatehouse serve` as its milter, end to end: a private
-//! Postfix instance from Debian's package relays to `virtual` Maildirs, held
-//! mail stays in the quarantine, delivered mail carries the verdict fields,
-//! and a released message reaches its mailbox through Postfix.
+//! Postfix with `gatehouse serve` as its milter, end to end. A private
+//! Postfix instance from Debian's package delivers to `virtual` Maildirs.
+//! Held mail stays in the quarantine, delivered mail carries the verdict
+//! fields, and a released message reaches its mailbox through Postfix.
 //!
 //! Postfix and Gatehouse read the deployment's own files under `docker/`;
 //! the test changes only directories, loopback ports and the mailbox owner.

@@ -77,7 +77,7 @@ pub enum Family {
 /// A packet this front sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    /// The options this front accepts, then the macro names it asks for at
+    /// The options this front accepts, then the macro names it requests at
     /// each stage (`stage` numbers from [`crate::protocol::stage`]).
     Negotiate {
         options: Options,

@@ -47,8 +47,8 @@ pub const TOO_BIG_REPLY: &str = "552 5.3.4 Message too big for content checks";
 /// Runs the milter front on a bound listener until `shutdown` completes.
 ///
 /// After shutdown the listener stops accepting, and open connections have
-/// `shutdown_grace` to finish; whatever is left then is cut off, and the MTA
-/// applies its `milter_default_action` to those messages. With
+/// `shutdown_grace` to finish. Connections still open then are cut off, and
+/// the MTA applies its `milter_default_action` to their messages. With
 /// `learn_releases` set, the front also teaches the graph the releases made
 /// by `gatehouse quarantine release`; set it only when no SMTP proxy on the
 /// same gateway does so.
@@ -137,7 +137,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: &Gateway, limi
     .await
 }
 
-/// Why a connection ended early.
+/// The error that ended a connection early.
 #[derive(Debug, thiserror::Error)]
 enum ConnectionError {
     #[error(transparent)]
@@ -216,7 +216,7 @@ async fn converse(
     }
 }
 
-/// What the graph learns once the reply is sent.
+/// The analysis and outcome that the graph learns once the reply is sent.
 type Learning = Option<(Analysis, Outcome)>;
 
 /// Analyses and acts on one message, sending progress packets meanwhile.

@@ -6,8 +6,8 @@ pub struct Limits {
     /// Maximum packet length (command byte and data). Postfix sends body
     /// chunks of at most 65,535 bytes, but a header field arrives whole in
     /// one packet and Postfix's `header_size_limit` defaults to 102,400
-    /// bytes; Sendmail sends body chunks of up to 1 MiB when the filter asks
-    /// for them. A longer packet closes the connection, and the MTA then
+    /// bytes. Sendmail sends body chunks of up to 1 MiB when the filter
+    /// requests them. A longer packet closes the connection, and the MTA then
     /// applies its `milter_default_action`.
     pub max_packet_bytes: usize,
     /// Maximum size of a rebuilt message (headers and body). Postfix's

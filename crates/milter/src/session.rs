@@ -2,9 +2,9 @@
 //! rebuilt message handed to the caller at its end.
 //!
 //! One [`Session`] serves one MTA connection. [`Session::handle`] takes each
-//! decoded [`Command`] and returns a [`Step`]: responses to send (none for
-//! commands the MTA was told need no reply), a finished message to judge,
-//! or the end of the connection. The caller judges the message and passes
+//! decoded [`Command`] and returns a [`Step`]: responses to send, a finished
+//! message to judge, or the end of the connection. Commands that negotiation
+//! marked "no reply" get no response. The caller judges the message and passes
 //! the [`Decision`] to [`Session::finish`], which returns the end-of-message
 //! responses.
 
@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use crate::codec::{Command, Family, Options, ProtocolError, Response};
 use crate::protocol::{self, action, flag, stage};
 
-/// Where the session is in the milter dialog.
+/// The session's position in the milter dialog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Waiting for option negotiation, the first packet of a connection.
@@ -50,7 +50,7 @@ impl State {
     }
 }
 
-/// What the caller does after one command.
+/// The caller's next action after one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Send these responses; empty when the MTA expects no reply.
@@ -83,12 +83,11 @@ pub struct Message {
     /// Header fields and body with CRLF line endings, without the MTA's own
     /// Received field, which milters never see.
     pub content: Vec<u8>,
-    /// The message grew past `max_message_bytes`; `content` holds its start only.
+    /// The message grew past `max_message_bytes`, so `content` contains only its start.
     pub oversized: bool,
 }
 
-/// What the caller decided about a message, turned into responses by
-/// [`Session::finish`].
+/// The caller's decision on a message, which [`Session::finish`] turns into responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Let the message through with these header fields appended. Fields of
@@ -149,7 +148,7 @@ const CONNECTION_STAGES: [u8; 2] = [b'C', b'H'];
 /// Every stage, in the order the MTA sends them.
 const ALL_STAGES: [u8; 9] = [b'C', b'H', b'M', b'R', b'T', b'L', b'N', b'B', b'E'];
 
-/// The macros this front asks the MTA for at each stage, when the MTA lets
+/// The macros this front requests from the MTA at each stage, when the MTA lets
 /// the filter choose (version 6 and `SMFIF_SETSYMLIST`). Each list replaces
 /// the MTA's configured list for that stage.
 const MACRO_LISTS: [(u32, &str); 4] = [
@@ -169,7 +168,7 @@ const WANTED_ACTIONS: u32 = action::ADD_HEADERS
     | action::QUARANTINE
     | action::SET_MACRO_LIST;
 
-/// The protocol extensions this front asks for.
+/// The protocol extensions this front requests.
 const WANTED_PROTOCOL: u32 = flag::NO_REPLY_ALL | flag::HEADER_LEADING_SPACE;
 
 /// The oldest protocol version with every command this front needs.
@@ -224,7 +223,7 @@ impl Session {
         self.state
     }
 
-    /// The options both sides agreed on; all zero before negotiation.
+    /// Returns the options both sides agreed on, all zero before negotiation.
     pub fn options(&self) -> Options {
         self.options
     }

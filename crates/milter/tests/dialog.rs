@@ -51,7 +51,7 @@ const REJECT_FIRST_CONTACT: &str = "may_hold_alone = [\"sender.first_contact\"]\
 
 /// What Postfix 3.7 offers: protocol version 6, every action and every event flag.
 const POSTFIX_OFFER: &str = "> negotiate 6 0x1ff 0x1fffff";
-/// The front's answer to that offer: add and change headers, replace the
+/// The front's reply to that offer: add and change headers, replace the
 /// body, quarantine, set macro lists; no reply to any command before the
 /// end of the message; header values with their leading space.
 const FRONT_ANSWER: &str = "< negotiate 6 0x133 0x1ff080";
@@ -318,7 +318,7 @@ async fn dialog(address: SocketAddr, script: &str) -> Vec<String> {
     for (number, line) in script.lines().map(str::trim).enumerate() {
         if let Some(command) = line.strip_prefix("> ") {
             for bytes in mta_packets(command) {
-                // The front may have closed the connection already; the next `<` line says so.
+                // The front may have closed the connection already, which the next `<` line expects.
                 let _ = stream.write_all(&bytes).await;
             }
         } else if let Some(expected) = line.strip_prefix("< ") {
@@ -586,8 +586,8 @@ async fn authenticated_submission_is_not_judged() {
 async fn mta_without_no_reply_flags_gets_continue() {
     let front = Front::start(DELIVER_ALL, Limits::default()).await;
 
-    // Protocol version 2 knows no "no reply" flags, so every command gets an
-    // answer, and the MTA adds the space after the colon of an added field.
+    // Protocol version 2 has no "no reply" flags, so every command gets a
+    // reply, and the MTA adds the space after the colon of an added field.
     dialog(
         front.address,
         &script(&[
