@@ -9,7 +9,8 @@
 //! 3. the verdict becomes a [`Decision`]: accept with `X-Gatehouse-*`
 //!    fields, discard once the quarantine write is durable, reject with
 //!    550 5.7.1, or fail temporarily when analysis or the quarantine fails;
-//! 4. the reply goes to the MTA, and then the graph learns the outcome.
+//! 4. the reply goes to the MTA, and then a background task teaches the
+//!    graph the outcome, batching messages into one transaction.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -33,6 +34,14 @@ use crate::session::{Decision, Message, Session, Step};
 
 /// Bytes reserved for each socket read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Messages waiting to be learned. When the queue is full, connections wait
+/// before their next message, so learning cannot fall behind without bound.
+const LEARN_QUEUE: usize = 1024;
+
+/// Maximum messages the graph learns in one transaction. One durable commit
+/// per message would bound a connection's throughput by the disk's fsync time.
+const LEARN_BATCH: usize = 256;
 
 /// Interval at which a milter-only server looks for releases it has not learned.
 const RELEASE_POLL: Duration = Duration::from_secs(5);
@@ -63,6 +72,8 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut tasks = JoinSet::new();
     tracing::info!(listen = %listener.local_addr()?, "milter front started");
+    let (learn_queue, learn_receiver) = mpsc::channel(LEARN_QUEUE);
+    let learner = tokio::spawn(learn(Arc::clone(&gateway), learn_receiver));
     let releases = learn_releases.then(|| {
         let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
@@ -95,8 +106,9 @@ pub async fn serve(
                 };
                 let gateway = Arc::clone(&gateway);
                 let limits = Arc::clone(&limits);
+                let learn_queue = learn_queue.clone();
                 tasks.spawn(async move {
-                    handle(stream, peer, &gateway, &limits).await;
+                    handle(stream, peer, &gateway, &learn_queue, &limits).await;
                     drop(permit);
                 });
             }
@@ -119,16 +131,50 @@ pub async fn serve(
         );
         tasks.shutdown().await;
     }
+    drop(learn_queue);
+    let _ = learner.await;
     tracing::info!("milter front stopped");
     Ok(())
 }
 
 /// Serves one MTA connection until it quits, breaks the protocol or times out.
-async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: &Gateway, limits: &Limits) {
+/// Teaches the graph the messages in `queue`, in batches, until every sender is dropped.
+async fn learn(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<(Analysis, Outcome)>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < LEARN_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let messages = batch.len();
+        let learned = gateway
+            .run_analysis(move |engine| {
+                let batch: Vec<(&Analysis, Outcome)> = batch
+                    .iter()
+                    .map(|(analysis, outcome)| (analysis, *outcome))
+                    .collect();
+                engine.learn_batch(&batch)
+            })
+            .await;
+        if let Some(Err(err)) = learned {
+            tracing::warn!(error = %err, messages, "graph update failed");
+        }
+    }
+}
+
+async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    gateway: &Gateway,
+    learn_queue: &mpsc::Sender<(Analysis, Outcome)>,
+    limits: &Limits,
+) {
     let span = tracing::info_span!("milter", id = %uuid::Uuid::now_v7().simple(), %peer);
     async move {
         let _ = stream.set_nodelay(true);
-        match converse(&mut stream, gateway, limits).await {
+        match converse(&mut stream, gateway, learn_queue, limits).await {
             Ok(()) => tracing::debug!("milter connection closed"),
             Err(err) => tracing::warn!(error = %err, "milter connection ended"),
         }
@@ -153,6 +199,7 @@ enum ConnectionError {
 async fn converse(
     stream: &mut TcpStream,
     gateway: &Gateway,
+    learn_queue: &mpsc::Sender<(Analysis, Outcome)>,
     limits: &Limits,
 ) -> Result<(), ConnectionError> {
     let mut session = Session::new(limits.max_message_bytes);
@@ -184,8 +231,10 @@ async fn converse(
                     }
                     stream.write_all(&output).await?;
                     output.clear();
-                    if let Some((analysis, outcome)) = learning {
-                        gateway.learn(analysis, outcome).await;
+                    if let Some(learning) = learning
+                        && learn_queue.send(learning).await.is_err()
+                    {
+                        tracing::warn!("graph learner stopped; message not learned");
                     }
                 }
                 Step::Close => {
