@@ -32,6 +32,51 @@ pub(crate) struct PolicyFile {
     pub(crate) roles: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub(crate) overrides: BTreeMap<String, OverrideFile>,
+    #[serde(default)]
+    pub(crate) endpoint_alert: EndpointAlertFile,
+    #[serde(default = "default_domain_young_days")]
+    pub(crate) domain_young_days: u32,
+}
+
+fn default_domain_young_days() -> u32 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EndpointAlertFile {
+    #[serde(default = "default_routine_min_count")]
+    pub(crate) routine_min_count: u32,
+    #[serde(default = "default_routine_factor")]
+    pub(crate) routine_factor: f64,
+    #[serde(default = "default_first_seen_category_factor")]
+    pub(crate) first_seen_category_factor: f64,
+    #[serde(default = "default_severity_above_usual_factor")]
+    pub(crate) severity_above_usual_factor: f64,
+}
+
+impl Default for EndpointAlertFile {
+    fn default() -> Self {
+        EndpointAlertFile {
+            routine_min_count: default_routine_min_count(),
+            routine_factor: default_routine_factor(),
+            first_seen_category_factor: default_first_seen_category_factor(),
+            severity_above_usual_factor: default_severity_above_usual_factor(),
+        }
+    }
+}
+
+fn default_routine_min_count() -> u32 {
+    3
+}
+fn default_routine_factor() -> f64 {
+    0.25
+}
+fn default_first_seen_category_factor() -> f64 {
+    2.0
+}
+fn default_severity_above_usual_factor() -> f64 {
+    1.5
 }
 
 #[derive(Debug, Deserialize)]

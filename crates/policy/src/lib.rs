@@ -167,6 +167,62 @@ pub struct Baseline {
     pub min_network_messages: u64,
 }
 
+/// How the novelty of an endpoint alert scales the `endpoint.alert` weight.
+///
+/// The integration compares each alert with the earlier alerts of its users
+/// and devices when it first reads the alert. The engine multiplies the
+/// signal's weight by [`EndpointAlertPolicy::factor`] of that comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndpointAlertPolicy {
+    /// Earlier alerts of the same detector for the same user or device from
+    /// which an alert counts as routine.
+    pub routine_min_count: u32,
+    /// The factor of a routine alert, from 0 to 1.
+    pub routine_factor: f64,
+    /// The factor of an alert whose category its users and devices never had
+    /// before, 1 or more.
+    pub first_seen_category_factor: f64,
+    /// Multiplies the factor when the severity is above the highest its users
+    /// and devices had before, 1 or more.
+    pub severity_above_usual_factor: f64,
+}
+
+impl EndpointAlertPolicy {
+    /// Returns the factor for an alert's novelty. A routine alert is never
+    /// first-seen or above the usual severity; when the flags say otherwise,
+    /// the more novel reading wins.
+    pub fn factor(&self, routine: bool, first_seen_category: bool, severity_above_usual: bool) -> f64 {
+        let mut factor = if first_seen_category {
+            self.first_seen_category_factor
+        } else if routine && !severity_above_usual {
+            self.routine_factor
+        } else {
+            1.0
+        };
+        if severity_above_usual {
+            factor *= self.severity_above_usual_factor;
+        }
+        factor
+    }
+
+    /// Returns the largest factor any alert can get: a first-seen category
+    /// with a severity above the usual.
+    pub fn max_factor(&self) -> f64 {
+        self.factor(false, true, true).max(1.0)
+    }
+}
+
+impl Default for EndpointAlertPolicy {
+    fn default() -> Self {
+        EndpointAlertPolicy {
+            routine_min_count: 3,
+            routine_factor: 0.25,
+            first_seen_category_factor: 2.0,
+            severity_above_usual_factor: 1.5,
+        }
+    }
+}
+
 /// Which list a sender matched, and the entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListMatch {
@@ -199,6 +255,11 @@ pub struct Policy {
     /// Authentication-Results from these hosts (and from subdomains of the
     /// local domains) are trusted; any other host could have written them.
     pub trusted_authserv_ids: Vec<String>,
+    /// How the novelty of an endpoint alert scales `endpoint.alert`.
+    pub endpoint_alert: EndpointAlertPolicy,
+    /// `link.domain_young` fires for a domain registered less than this long
+    /// before the message arrived.
+    pub domain_young: time::Duration,
 }
 
 impl Policy {

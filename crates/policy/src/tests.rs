@@ -17,7 +17,6 @@ fn default_weighs_every_signal_it_can_fire() {
     let policy = Policy::embedded_default();
     let unweighed: Vec<_> = SIGNAL_IDS
         .iter()
-        .filter(|id| !["link.domain_young", "endpoint.alert"].contains(id))
         .filter(|id| !policy.scoring.weights.contains_key(**id))
         .collect();
     assert!(unweighed.is_empty(), "{unweighed:?}");
@@ -27,15 +26,57 @@ fn default_weighs_every_signal_it_can_fire() {
 fn default_signal_alone_never_holds() {
     let policy = Policy::embedded_default();
     for id in SIGNAL_IDS {
-        let alone = policy
+        let mut alone = policy
             .scoring
             .weight(id)
             .max(policy.scoring.weight_in_attachment(id));
+        if *id == "endpoint.alert" {
+            alone *= policy.endpoint_alert.max_factor();
+        }
         assert!(
             policy.action_for(alone) < Action::Hold,
             "{id} alone weighs {alone} and holds"
         );
     }
+}
+
+#[test]
+fn default_endpoint_alert_keys() {
+    let policy = Policy::embedded_default();
+    assert_eq!(policy.endpoint_alert, EndpointAlertPolicy::default());
+    assert_eq!(policy.domain_young, time::Duration::days(30));
+}
+
+#[test]
+fn endpoint_alert_factor_cases() {
+    let policy = EndpointAlertPolicy::default();
+    // (routine, first seen category, severity above usual, factor)
+    let cases = [
+        (false, false, false, 1.0),
+        (true, false, false, 0.25),
+        (false, true, false, 2.0),
+        (false, false, true, 1.5),
+        (false, true, true, 3.0),
+        (true, true, false, 2.0),
+        (true, false, true, 1.5),
+    ];
+    for (routine, first_seen, above, expected) in cases {
+        assert_eq!(
+            policy.factor(routine, first_seen, above),
+            expected,
+            "routine {routine}, first seen {first_seen}, above usual {above}"
+        );
+    }
+    assert_eq!(policy.max_factor(), 3.0);
+}
+
+#[test]
+fn endpoint_alert_may_hold_alone_when_listed() {
+    let text = format!(
+        "may_hold_alone = [\"endpoint.alert\"]\n{MINIMAL}[weights]\n\"endpoint.alert\" = 4.0\n"
+    );
+    let policy = load(&text).expect("valid");
+    assert_eq!(policy.weight("endpoint.alert"), 4.0);
 }
 
 #[test]
@@ -211,6 +252,46 @@ const BAD_POLICIES: &[(&str, &str, &str)] = &[
         "override key is an address",
         "[thresholds]\ntag = 4.0\nhold = 9.0\n[overrides.\"a@b.example\"]\nmode = \"learn\"\n",
         "overrides.\"a@b.example\"",
+    ),
+    (
+        "endpoint alert holds at the largest factor",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[weights]\n\"endpoint.alert\" = 3.0\n",
+        "weights.\"endpoint.alert\"",
+    ),
+    (
+        "endpoint alert holds in an override",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[weights]\n\"endpoint.alert\" = 2.0\n[overrides.\"lab.example.com\"]\nthresholds = { tag = 2.0, hold = 5.0 }\n",
+        "overrides.\"lab.example.com\".weights.\"endpoint.alert\"",
+    ),
+    (
+        "routine factor above one",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[endpoint_alert]\nroutine_factor = 2.0\n",
+        "endpoint_alert.routine_factor",
+    ),
+    (
+        "first-seen factor below one",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[endpoint_alert]\nfirst_seen_category_factor = 0.5\n",
+        "endpoint_alert.first_seen_category_factor",
+    ),
+    (
+        "severity factor not finite",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[endpoint_alert]\nseverity_above_usual_factor = nan\n",
+        "endpoint_alert.severity_above_usual_factor",
+    ),
+    (
+        "routine from zero alerts",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[endpoint_alert]\nroutine_min_count = 0\n",
+        "endpoint_alert.routine_min_count",
+    ),
+    (
+        "unknown endpoint alert key",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n[endpoint_alert]\nroutine_count = 3\n",
+        "unknown field `routine_count`",
+    ),
+    (
+        "young domains of zero days",
+        "domain_young_days = 0\n[thresholds]\ntag = 4.0\nhold = 9.0\n",
+        "domain_young_days",
     ),
     (
         "empty role name",

@@ -2,10 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::file::{OverrideFile, PolicyFile};
+use crate::file::{EndpointAlertFile, OverrideFile, PolicyFile};
 use crate::{
-    Baseline, CampaignPolicy, LOWERING_SIGNAL_IDS, Policy, SIGNAL_IDS, Scoring, Thresholds,
+    Baseline, CampaignPolicy, EndpointAlertPolicy, LOWERING_SIGNAL_IDS, Policy, SIGNAL_IDS,
+    Scoring, Thresholds,
 };
+
+const ENDPOINT_ALERT: &str = "endpoint.alert";
+
+/// The longest `domain_young_days` accepted: ten years.
+const MAX_DOMAIN_YOUNG_DAYS: u32 = 3_650;
 
 /// The policy file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -151,12 +157,15 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// A signal that fires alone must stay below hold unless `may_hold_alone` lists it.
+    /// A signal that fires alone must stay below hold unless `may_hold_alone`
+    /// lists it. `endpoint.alert` is checked at its weight times the largest
+    /// novelty factor, because that is the most it can add.
     fn alone(
         &self,
         table: &str,
         scoring: &Scoring,
         may_hold_alone: &[String],
+        endpoint_alert: &EndpointAlertPolicy,
     ) -> Result<(), PolicyError> {
         let hold = scoring.thresholds.hold;
         for (weights, name) in [
@@ -164,9 +173,22 @@ impl Checker<'_> {
             (&scoring.attachment_weights, "attachment_weights"),
         ] {
             for (id, weight) in weights {
-                if *weight >= hold && !may_hold_alone.iter().any(|allowed| allowed == id) {
+                if may_hold_alone.iter().any(|allowed| allowed == id) {
+                    continue;
+                }
+                let key = format!("{table}{name}.\"{id}\"");
+                if id == ENDPOINT_ALERT {
+                    let factor = endpoint_alert.max_factor();
+                    if weight * factor >= hold {
+                        return Err(self.fail(
+                            key,
+                            format!("{id} weighs {weight}, and {} at the largest novelty factor {factor} (endpoint_alert.first_seen_category_factor times severity_above_usual_factor), which would hold mail on its own (hold threshold {hold})", weight * factor),
+                            format!("lower the weight below {}, lower the factors, or add \"{id}\" to may_hold_alone if one alert should hold", hold / factor),
+                        ));
+                    }
+                } else if *weight >= hold {
                     return Err(self.fail(
-                        format!("{table}{name}.\"{id}\""),
+                        key,
                         format!("{id} weighs {weight} and would hold mail on its own (hold threshold {hold})"),
                         format!("lower it below {hold}, or add \"{id}\" to may_hold_alone if one signal should hold"),
                     ));
@@ -174,6 +196,36 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    fn endpoint_alert(&self, file: &EndpointAlertFile) -> Result<EndpointAlertPolicy, PolicyError> {
+        let factors = [
+            ("routine_factor", file.routine_factor, 0.0, 1.0, "write a number from 0 to 1, such as 0.25"),
+            ("first_seen_category_factor", file.first_seen_category_factor, 1.0, 100.0, "write a number from 1 to 100, such as 2.0"),
+            ("severity_above_usual_factor", file.severity_above_usual_factor, 1.0, 100.0, "write a number from 1 to 100, such as 1.5"),
+        ];
+        for (name, value, min, max, fix) in factors {
+            if !value.is_finite() || value < min || value > max {
+                return Err(self.fail(
+                    format!("endpoint_alert.{name}"),
+                    format!("{value} is out of range"),
+                    fix,
+                ));
+            }
+        }
+        if file.routine_min_count == 0 {
+            return Err(self.fail(
+                "endpoint_alert.routine_min_count",
+                "0 would call every alert routine, even the first",
+                "set it to 1 or more",
+            ));
+        }
+        Ok(EndpointAlertPolicy {
+            routine_min_count: file.routine_min_count,
+            routine_factor: file.routine_factor,
+            first_seen_category_factor: file.first_seen_category_factor,
+            severity_above_usual_factor: file.severity_above_usual_factor,
+        })
     }
 
     fn list(&self, key: &str, entries: &[String]) -> Result<Vec<String>, PolicyError> {
@@ -279,7 +331,8 @@ pub(crate) fn build(file: PolicyFile, origin: &str) -> Result<Policy, PolicyErro
         weights: file.weights,
         attachment_weights: file.attachment_weights,
     };
-    checker.alone("", &scoring, &file.may_hold_alone)?;
+    let endpoint_alert = checker.endpoint_alert(&file.endpoint_alert)?;
+    checker.alone("", &scoring, &file.may_hold_alone, &endpoint_alert)?;
 
     // Scoring per recipient domain.
     let mut overrides = BTreeMap::new();
@@ -305,7 +358,12 @@ pub(crate) fn build(file: PolicyFile, origin: &str) -> Result<Policy, PolicyErro
             &override_file.attachment_weights,
         )?;
         let merged = merged_scoring(&scoring, override_file);
-        checker.alone(&format!("{table}."), &merged, &file.may_hold_alone)?;
+        checker.alone(
+            &format!("{table}."),
+            &merged,
+            &file.may_hold_alone,
+            &endpoint_alert,
+        )?;
         overrides.insert(normalised, merged);
     }
 
@@ -364,6 +422,16 @@ pub(crate) fn build(file: PolicyFile, origin: &str) -> Result<Policy, PolicyErro
         min_network_messages: baseline_file.min_network_messages.max(1),
     };
 
+    // Domain age.
+    if !(1..=MAX_DOMAIN_YOUNG_DAYS).contains(&file.domain_young_days) {
+        return Err(checker.fail(
+            "domain_young_days",
+            format!("{} days is out of range", file.domain_young_days),
+            format!("write a whole number of days from 1 to {MAX_DOMAIN_YOUNG_DAYS}, such as 30"),
+        ));
+    }
+    let domain_young = time::Duration::days(i64::from(file.domain_young_days));
+
     // Lists and role names.
     let allow = checker.list("lists.allow", &file.lists.allow)?;
     let block = checker.list("lists.block", &file.lists.block)?;
@@ -395,5 +463,7 @@ pub(crate) fn build(file: PolicyFile, origin: &str) -> Result<Policy, PolicyErro
         block_action: file.lists.block_action,
         roles: file.roles,
         trusted_authserv_ids,
+        endpoint_alert,
+        domain_young,
     })
 }
