@@ -6,7 +6,7 @@ use gatehouse_policy::Policy;
 use time::OffsetDateTime;
 
 use crate::content;
-use crate::signals::{self, GeoIp, TrustedNetworks};
+use crate::signals::{self, Enrichment, GeoIp, TrustedNetworks};
 use crate::verdict::{Envelope, MessageSummary, Verdict};
 
 /// The limits of every stage, gathered so that one config section sets them.
@@ -45,6 +45,20 @@ pub enum EngineError {
     Graph(#[from] GraphError),
 }
 
+/// Receives the verdicts an engine makes, such as an export to a SIEM.
+///
+/// Both methods run on the thread that called the engine, so an
+/// implementation returns quickly and never waits on the network.
+pub trait VerdictObserver: Send + Sync {
+    /// Called with every verdict [`Engine::analyse`] and
+    /// [`Engine::analyse_submission`] return.
+    fn analysed(&self, verdict: &Verdict);
+
+    /// Called after [`Engine::learn`] taught the graph a message whose
+    /// action is durable: delivered, released or held.
+    fn learned(&self, verdict: &Verdict, outcome: Outcome);
+}
+
 /// A verdict with what the graph would learn from the message.
 #[derive(Debug, Clone)]
 pub struct Analysis {
@@ -60,6 +74,8 @@ pub struct Engine {
     local_domains: Vec<String>,
     geoip: Option<Arc<GeoIp>>,
     trusted_relays: TrustedNetworks,
+    enrichment: Option<Arc<dyn Enrichment>>,
+    observer: Option<Arc<dyn VerdictObserver>>,
 }
 
 impl Engine {
@@ -80,7 +96,22 @@ impl Engine {
             local_domains,
             geoip: None,
             trusted_relays: TrustedNetworks::default(),
+            enrichment: None,
+            observer: None,
         }
+    }
+
+    /// Adds endpoint alerts and domain registration dates, for
+    /// `endpoint.alert` and `link.domain_young`.
+    pub fn with_enrichment(mut self, enrichment: Arc<dyn Enrichment>) -> Engine {
+        self.enrichment = Some(enrichment);
+        self
+    }
+
+    /// Shows every verdict and every learned message to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn VerdictObserver>) -> Engine {
+        self.observer = Some(observer);
+        self
     }
 
     /// Adds ASN and country to origin and client networks.
@@ -155,6 +186,7 @@ impl Engine {
             graph: self.graph.as_ref(),
             policy: &self.policy,
             local_domains: &self.local_domains,
+            enrichment: self.enrichment.as_deref(),
         });
 
         let observation = observation(&features, &judgement, time);
@@ -170,8 +202,12 @@ impl Engine {
             qr_codes: content.qr_codes,
             findings: content.findings,
             campaign: judgement.campaign,
+            endpoint_alerts: judgement.endpoint_alerts,
             file: None,
         };
+        if let Some(observer) = &self.observer {
+            observer.analysed(&verdict);
+        }
         Analysis {
             verdict,
             observation,
@@ -185,6 +221,9 @@ impl Engine {
     pub fn learn(&self, analysis: &Analysis, outcome: Outcome) -> Result<(), EngineError> {
         self.graph
             .observe(&analysis.observation, learning_for(outcome))?;
+        if let Some(observer) = &self.observer {
+            observer.learned(&analysis.verdict, outcome);
+        }
         Ok(())
     }
 
@@ -192,6 +231,8 @@ impl Engine {
     /// a commit per message costs more than the learning itself. Messages in
     /// one batch were judged without seeing each other, so a batch should
     /// hold history, not live mail whose verdicts depend on the one before.
+    /// The observer is not called, because imported history was never
+    /// delivered by this gateway.
     pub fn learn_batch(&self, batch: &[(&Analysis, Outcome)]) -> Result<usize, EngineError> {
         let observations: Vec<_> = batch
             .iter()

@@ -14,10 +14,11 @@ mod engine;
 mod signals;
 mod verdict;
 
-pub use engine::{Analysis, Engine, EngineError, Limits, Outcome, When};
+pub use engine::{Analysis, Engine, EngineError, Limits, Outcome, VerdictObserver, When};
 pub use gatehouse_policy::Action;
 pub use signals::{
-    CampaignGroup, CampaignRecord, EarlierMember, GeoIp, GeoIpError, TrustedNetworkError,
+    AlertMatchKey, AlertQuery, CampaignGroup, CampaignRecord, DomainRegistration, EarlierMember,
+    EndpointAlert, EndpointAlertRecord, Enrichment, GeoIp, GeoIpError, TrustedNetworkError,
     TrustedNetworks, explain, group_by_campaign, render_text,
 };
 pub use verdict::{

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use gatehouse_message::LinkSource;
 use gatehouse_policy::Action;
 
-use crate::signals::CampaignRecord;
+use crate::signals::{CampaignRecord, EndpointAlertRecord};
 use serde::{Deserialize, Serialize};
 
 /// The decision on one message and everything that explains it.
@@ -27,6 +27,10 @@ pub struct Verdict {
     /// The campaign cluster the message belongs to, with earlier members delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<CampaignRecord>,
+    /// Active endpoint alerts that name the message's recipients, sender,
+    /// link hosts or Message-ID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_alerts: Vec<EndpointAlertRecord>,
     /// The scanned file, when the message came from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,

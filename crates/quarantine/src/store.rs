@@ -256,6 +256,28 @@ impl Quarantine {
         durable::append_line(&path, &line).map_err(io_error(&path))
     }
 
+    /// Records in the audit log that an endpoint alert names a message that
+    /// Gatehouse delivered, with the id of its verdict, so that a person can
+    /// find the message and recall it. `id` is that verdict id; the message
+    /// itself was never held.
+    pub fn audit_endpoint_alert(
+        &self,
+        id: QuarantineId,
+        alert_id: &str,
+        message_id: &str,
+    ) -> Result<(), QuarantineError> {
+        let time = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| "unknown-time".to_owned());
+        let line = format!(
+            "{time} user=gatehouse command=endpoint-alert id={id} alert={} message_id={}\n",
+            audit_value(alert_id),
+            audit_value(message_id)
+        );
+        let path = self.root.join("audit.log");
+        durable::append_line(&path, &line).map_err(io_error(&path))
+    }
+
     fn not_found_or_io(&self, id: QuarantineId, path: &Path, source: io::Error) -> QuarantineError {
         if source.kind() == io::ErrorKind::NotFound {
             QuarantineError::NotFound {
@@ -269,4 +291,21 @@ impl Quarantine {
             }
         }
     }
+}
+
+/// Makes a value from outside safe for one `key=value` field of the audit
+/// log: whitespace, control characters and `=` become `_`, and at most 256
+/// characters are kept.
+fn audit_value(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() || c == '=' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .take(256)
+        .collect()
 }

@@ -26,6 +26,7 @@ fn verdict(id: QuarantineId) -> Verdict {
         qr_codes: Vec::new(),
         findings: Vec::new(),
         campaign: None,
+        endpoint_alerts: Vec::new(),
         file: None,
     }
 }
@@ -216,6 +217,24 @@ fn release_twice_is_not_found() {
     );
     let audit = fs::read_to_string(quarantine.root().join("audit.log")).expect("audit log");
     assert_eq!(audit.lines().count(), 1);
+}
+
+#[test]
+fn endpoint_alert_is_audited_with_verdict_id() {
+    let (_dir, quarantine) = open();
+    let id = QuarantineId::now();
+
+    quarantine
+        .audit_endpoint_alert(id, "da637 alert", "<a=b@x.example>")
+        .expect("audit succeeds");
+
+    let audit = fs::read_to_string(quarantine.root().join("audit.log")).expect("audit log");
+    assert!(
+        audit.ends_with(&format!(
+            " user=gatehouse command=endpoint-alert id={id} alert=da637_alert message_id=<a_b@x.example>\n"
+        )),
+        "{audit}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@
 mod attachments;
 mod auth;
 pub(crate) mod campaign;
+pub(crate) mod enrichment;
 mod explain;
 pub(crate) mod features;
 mod links;
@@ -27,6 +28,9 @@ use crate::content::Content;
 use crate::verdict::SignalRecord;
 
 pub use campaign::{CampaignGroup, CampaignRecord, EarlierMember, group_by_campaign};
+pub use enrichment::{
+    AlertMatchKey, AlertQuery, DomainRegistration, EndpointAlert, EndpointAlertRecord, Enrichment,
+};
 pub use explain::{explain, render_text};
 pub(crate) use features::Features;
 pub use origin::{GeoIp, GeoIpError, TrustedNetworkError, TrustedNetworks};
@@ -38,6 +42,8 @@ pub(crate) struct Fired {
     pub(crate) evidence: String,
     /// Whether the evidence sits inside an attachment, where some signals weigh more.
     pub(crate) in_attachment: bool,
+    /// Multiplies the policy's weight, such as an endpoint alert's novelty factor.
+    pub(crate) factor: f64,
 }
 
 impl Fired {
@@ -46,7 +52,13 @@ impl Fired {
             id,
             evidence,
             in_attachment: false,
+            factor: 1.0,
         }
+    }
+
+    pub(crate) fn scaled(mut self, factor: f64) -> Fired {
+        self.factor = factor;
+        self
     }
 
     pub(crate) fn in_attachment(mut self, in_attachment: bool) -> Fired {
@@ -64,6 +76,7 @@ pub(crate) struct Input<'a> {
     pub(crate) graph: &'a dyn GraphStore,
     pub(crate) policy: &'a Policy,
     pub(crate) local_domains: &'a [String],
+    pub(crate) enrichment: Option<&'a dyn enrichment::Enrichment>,
 }
 
 /// The signal stage's result: the verdict's signals, score and action, and
@@ -76,6 +89,7 @@ pub(crate) struct Judgement {
     pub(crate) campaign: Option<CampaignRecord>,
     pub(crate) clusters: Vec<String>,
     pub(crate) escalations: Vec<Escalation>,
+    pub(crate) endpoint_alerts: Vec<enrichment::EndpointAlertRecord>,
 }
 
 impl Default for Judgement {
@@ -87,6 +101,7 @@ impl Default for Judgement {
             campaign: None,
             clusters: Vec::new(),
             escalations: Vec::new(),
+            endpoint_alerts: Vec::new(),
         }
     }
 }
@@ -126,6 +141,11 @@ pub(crate) fn judge(input: &Input<'_>) -> Judgement {
     script::fire(features, &familiarity, &input.policy.baseline, &mut fired);
     origin::fire(features, &familiarity, &input.policy.baseline, &mut fired);
     auth::fire(input.message, input.policy, input.local_domains, &mut fired);
+    let mut endpoint_alerts = Vec::new();
+    if let Some(source) = input.enrichment {
+        endpoint_alerts = enrichment::endpoint_alerts(source, input, &mut fired);
+        enrichment::domain_young(source, input, &familiarity, &mut fired);
+    }
 
     // Weigh per recipient domain and keep the most severe outcome.
     let (scoring, mut signals, score) = weigh_strictest(&fired, input.policy, &features.recipients);
@@ -189,6 +209,7 @@ pub(crate) fn judge(input: &Input<'_>) -> Judgement {
         campaign: campaign.record,
         clusters: campaign.clusters,
         escalations: campaign.escalations,
+        endpoint_alerts,
     }
 }
 
@@ -238,7 +259,7 @@ fn merge(fired: &[Fired], scoring: &Scoring) -> Vec<SignalRecord> {
             scoring.weight_in_attachment(signal.id)
         } else {
             scoring.weight(signal.id)
-        };
+        } * signal.factor;
         let Some((record, parts, omitted)) = merged
             .iter_mut()
             .find(|(record, _, _)| record.id == signal.id)
