@@ -59,6 +59,33 @@ pub enum EvidenceField {
     UrlHost,
 }
 
+impl MessagePart {
+    /// Returns the name used in verdicts, such as `link_host`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recipient => "recipient",
+            Self::Sender => "sender",
+            Self::LinkHost => "link_host",
+            Self::MessageId => "message_id",
+        }
+    }
+}
+
+impl EvidenceField {
+    /// Returns the name used in verdicts, such as `message_recipient`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserPrincipalName => "user_principal_name",
+            Self::MailboxAddress => "mailbox_address",
+            Self::MessageRecipient => "message_recipient",
+            Self::MessageSender => "message_sender",
+            Self::InternetMessageId => "internet_message_id",
+            Self::DeviceLoggedOnUser => "device_logged_on_user",
+            Self::UrlHost => "url_host",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Key {
     Address(String),
@@ -155,6 +182,22 @@ struct IndexedAlert {
     keys: Vec<(Key, EvidenceField)>,
 }
 
+/// The state of an [`AlertIndex`] to store between runs: the active alerts
+/// with their first assessment, the resolved versions and the baseline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IndexSnapshot {
+    pub alerts: Vec<StoredAlert>,
+    pub resolved: HashMap<String, OffsetDateTime>,
+    pub baseline: AlertBaseline,
+}
+
+/// An active alert in an [`IndexSnapshot`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredAlert {
+    pub alert: Alert,
+    pub novelty: AlertNovelty,
+}
+
 /// Active alerts by the users, devices, messages and hosts they name.
 pub struct AlertIndex {
     alerts: HashMap<String, IndexedAlert>,
@@ -175,6 +218,61 @@ impl AlertIndex {
             resolved: HashMap::new(),
             baseline,
             limits,
+        }
+    }
+
+    /// Rebuilds an index from a snapshot without assessing or recording the
+    /// alerts again, so that a restart neither changes their novelty nor
+    /// counts them twice in the baseline. `weights` and `baseline_limits`
+    /// replace the stored ones.
+    pub fn from_snapshot(
+        snapshot: IndexSnapshot,
+        weights: crate::baseline::NoveltyWeights,
+        baseline_limits: crate::baseline::BaselineLimits,
+        limits: IndexLimits,
+    ) -> Self {
+        let mut baseline = snapshot.baseline;
+        baseline.configure(weights, baseline_limits);
+        let mut index = Self::new(baseline, limits);
+        index.resolved = snapshot.resolved;
+        for StoredAlert { alert, novelty } in snapshot.alerts {
+            let id = alert.id.clone();
+            let keys = alert_keys(&alert, index.limits.max_keys_per_alert);
+            for (key, field) in &keys {
+                index
+                    .by_key
+                    .entry(key.clone())
+                    .or_default()
+                    .insert((id.clone(), *field));
+            }
+            index.alerts.insert(
+                id,
+                IndexedAlert {
+                    alert,
+                    novelty,
+                    keys,
+                },
+            );
+        }
+        index.evict();
+        index
+    }
+
+    /// Returns the state to store, the alerts in id order.
+    pub fn snapshot(&self) -> IndexSnapshot {
+        let mut alerts: Vec<StoredAlert> = self
+            .alerts
+            .values()
+            .map(|indexed| StoredAlert {
+                alert: indexed.alert.clone(),
+                novelty: indexed.novelty.clone(),
+            })
+            .collect();
+        alerts.sort_by(|a, b| a.alert.id.cmp(&b.alert.id));
+        IndexSnapshot {
+            alerts,
+            resolved: self.resolved.clone(),
+            baseline: self.baseline.clone(),
         }
     }
 

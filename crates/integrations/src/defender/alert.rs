@@ -432,7 +432,41 @@ const URL_EVIDENCE: &str = "#microsoft.graph.security.urlEvidence";
 impl<'de> Deserialize<'de> for Evidence {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
+        if value.get("@odata.type").is_none() && value.get("kind").is_some() {
+            // The form Gatehouse itself serialises, read back from its state file.
+            return serde_json::from_value::<StoredEvidence>(value)
+                .map(Evidence::from)
+                .map_err(serde::de::Error::custom);
+        }
         Ok(Evidence::from_value(value))
+    }
+}
+
+/// [`Evidence`] as its `Serialize` writes it: tagged by `kind`.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum StoredEvidence {
+    User(UserEvidence),
+    Mailbox(MailboxEvidence),
+    AnalyzedMessage(AnalyzedMessageEvidence),
+    Device(DeviceEvidence),
+    Url(UrlEvidence),
+    Other {
+        odata_type: String,
+        common: EvidenceCommon,
+    },
+}
+
+impl From<StoredEvidence> for Evidence {
+    fn from(stored: StoredEvidence) -> Self {
+        match stored {
+            StoredEvidence::User(user) => Evidence::User(user),
+            StoredEvidence::Mailbox(mailbox) => Evidence::Mailbox(mailbox),
+            StoredEvidence::AnalyzedMessage(message) => Evidence::AnalyzedMessage(message),
+            StoredEvidence::Device(device) => Evidence::Device(device),
+            StoredEvidence::Url(url) => Evidence::Url(url),
+            StoredEvidence::Other { odata_type, common } => Evidence::Other { odata_type, common },
+        }
     }
 }
 

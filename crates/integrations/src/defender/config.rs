@@ -5,6 +5,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::baseline::BaselineLimits;
+use crate::correlate::IndexLimits;
+use crate::delivered::DeliveredLimits;
 use crate::http::RetryPolicy;
 use crate::secret::SecretSource;
 
@@ -47,10 +50,24 @@ pub struct DefenderConfig {
     /// A token is renewed this many seconds before it expires.
     #[serde(default = "default_token_refresh_margin_secs")]
     pub token_refresh_margin_secs: u64,
+    /// Active alerts not updated for this many days leave the index, such as
+    /// alerts that nobody resolves.
+    #[serde(default = "default_max_alert_age_days")]
+    pub max_alert_age_days: u32,
     #[serde(default)]
     pub limits: DefenderLimits,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Limits of the index of active alerts.
+    #[serde(default)]
+    pub index: IndexLimits,
+    /// Limits of the history of alerts per user and device.
+    #[serde(default)]
+    pub baseline: BaselineLimits,
+    /// Limits of the record of delivered messages, which links an alert
+    /// naming a message to its verdict.
+    #[serde(default)]
+    pub delivered: DeliveredLimits,
 }
 
 /// Limits of the Defender client.
@@ -103,6 +120,10 @@ fn default_token_refresh_margin_secs() -> u64 {
     300
 }
 
+fn default_max_alert_age_days() -> u32 {
+    30
+}
+
 impl DefenderConfig {
     /// Creates a config with every optional setting at its default.
     pub fn new(
@@ -121,8 +142,12 @@ impl DefenderConfig {
             initial_lookback_hours: default_initial_lookback_hours(),
             overlap_secs: default_overlap_secs(),
             token_refresh_margin_secs: default_token_refresh_margin_secs(),
+            max_alert_age_days: default_max_alert_age_days(),
             limits: DefenderLimits::default(),
             retry: RetryPolicy::default(),
+            index: IndexLimits::default(),
+            baseline: BaselineLimits::default(),
+            delivered: DeliveredLimits::default(),
         }
     }
 
@@ -152,6 +177,12 @@ impl DefenderConfig {
         }
         if self.limits.max_pages_per_poll == 0 {
             return Err("limits.max_pages_per_poll must be at least 1".into());
+        }
+        if self.poll_interval_secs == 0 {
+            return Err("poll_interval_secs must be at least 1".into());
+        }
+        if self.max_alert_age_days == 0 {
+            return Err("max_alert_age_days must be at least 1".into());
         }
         if self.retry.max_attempts == 0 {
             return Err("retry.max_attempts must be at least 1".into());

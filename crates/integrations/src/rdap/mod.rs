@@ -40,6 +40,38 @@ pub struct RdapConfig {
     pub limits: RdapLimits,
 }
 
+impl RdapConfig {
+    /// Checks the values that would otherwise fail only at the first look-up.
+    ///
+    /// # Errors
+    ///
+    /// Returns a message naming the key and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.enabled && self.base.is_none() && self.tld_bases.is_empty() {
+            return Err(
+                "enabled is true but no server is configured; set base or tld_bases".into(),
+            );
+        }
+        let servers = self.base.iter().map(|url| ("base".to_owned(), url)).chain(
+            self.tld_bases
+                .iter()
+                .map(|(tld, url)| (format!("tld_bases.{tld}"), url)),
+        );
+        for (key, url) in servers {
+            if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+                return Err(format!("{key} {url} is not an http(s) URL with a host"));
+            }
+        }
+        if self.limits.timeout_ms == 0 {
+            return Err("limits.timeout_ms must be at least 1".into());
+        }
+        if self.limits.max_domains_per_message == 0 {
+            return Err("limits.max_domains_per_message must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Limits of the RDAP look-ups.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -56,6 +88,9 @@ pub struct RdapLimits {
     pub negative_cache_minutes: u64,
     /// The largest RDAP response accepted, in bytes.
     pub max_response_bytes: usize,
+    /// New domains of one message that are looked up; the rest count as
+    /// unknown for that message.
+    pub max_domains_per_message: usize,
 }
 
 impl Default for RdapLimits {
@@ -66,6 +101,7 @@ impl Default for RdapLimits {
             cache_hours: 24 * 30,
             negative_cache_minutes: 60,
             max_response_bytes: 256 * 1024,
+            max_domains_per_message: 10,
         }
     }
 }
@@ -95,6 +131,8 @@ pub enum RdapError {
     InvalidResponse { domain: String, detail: String },
     #[error("failed to build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    #[error("RDAP server {url} is not reachable: {detail}")]
+    Unreachable { url: String, detail: String },
 }
 
 impl RdapError {
@@ -102,7 +140,7 @@ impl RdapError {
     /// configuration.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::Transport { .. } => true,
+            Self::Timeout { .. } | Self::Transport { .. } | Self::Unreachable { .. } => true,
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             Self::NotADomain { .. }
             | Self::NoServer { .. }
@@ -259,6 +297,47 @@ impl DomainAgeChecker {
                 Err(error)
             }
         }
+    }
+
+    /// Requests `{base}/help` (RFC 9082, section 3.1.6) of every configured
+    /// server, to check that each is reachable without sending any domain.
+    /// Returns each server with the outcome.
+    pub async fn check_servers(&self) -> Vec<(Url, Result<(), RdapError>)> {
+        let mut servers: Vec<&Url> = self.config.tld_bases.values().collect();
+        servers.extend(self.config.base.as_ref());
+        servers.sort();
+        servers.dedup();
+        let mut results = Vec::with_capacity(servers.len());
+        for base in servers {
+            let mut url = base.clone();
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.pop_if_empty().push("help");
+            }
+            let unreachable = |detail: String| RdapError::Unreachable {
+                url: url.to_string(),
+                detail,
+            };
+            let result = match self
+                .http
+                .get(url.clone())
+                .header(
+                    reqwest::header::ACCEPT,
+                    "application/rdap+json, application/json",
+                )
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(unreachable(format!("HTTP {}", response.status().as_u16()))),
+                Err(error) if error.is_timeout() => Err(unreachable(format!(
+                    "timed out after limits.timeout_ms = {}",
+                    self.config.limits.timeout_ms
+                ))),
+                Err(error) => Err(unreachable(error.to_string())),
+            };
+            results.push((base.clone(), result));
+        }
+        results
     }
 
     fn base_for(&self, domain: &str) -> Result<&Url, RdapError> {

@@ -229,11 +229,10 @@ impl HttpForwarder {
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         if let Some(token) = &self.token {
-            let value = match self.config.format {
-                HttpFormat::SplunkHec => format!("Splunk {}", token.expose()),
-                HttpFormat::JsonLines => format!("Bearer {}", token.expose()),
-            };
-            request = request.header(reqwest::header::AUTHORIZATION, value);
+            request = request.header(
+                reqwest::header::AUTHORIZATION,
+                authorization(&self.config.format, token),
+            );
         }
 
         let url = self.config.url.to_string();
@@ -286,6 +285,74 @@ impl HttpForwarder {
             body.push_str("}\n");
         }
         body
+    }
+}
+
+/// Checks that the endpoint is reachable and accepts the token by sending an
+/// empty batch, which carries no verdict. Splunk HEC answers an empty batch
+/// with HTTP 400 and code 5 ("No data") once the token is valid, which counts
+/// as success; a webhook must answer 2xx.
+///
+/// # Errors
+///
+/// Fails when the token cannot be loaded, the request fails, or the endpoint
+/// answers another status.
+pub async fn check_endpoint(config: &HttpExportConfig) -> Result<u16, SiemError> {
+    let token = config.token.as_ref().map(SecretSource::load).transpose()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(config.request_timeout_secs))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(SiemError::Client)?;
+    let content_type = match config.format {
+        HttpFormat::SplunkHec => "application/json",
+        HttpFormat::JsonLines => "application/x-ndjson",
+    };
+    let mut request = http
+        .post(config.url.clone())
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body("");
+    if let Some(token) = &token {
+        request = request.header(
+            reqwest::header::AUTHORIZATION,
+            authorization(&config.format, token),
+        );
+    }
+    let url = config.url.to_string();
+    let response = request
+        .send()
+        .await
+        .map_err(|source| SiemError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+    let status = response.status().as_u16();
+    let body = read_body(response, MAX_RESPONSE_BYTES)
+        .await
+        .unwrap_or_default();
+    let hec_no_data = config.format == HttpFormat::SplunkHec
+        && status == 400
+        && serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|value| value.get("code").and_then(serde_json::Value::as_u64))
+            == Some(5);
+    if (200..300).contains(&status) || hec_no_data {
+        return Ok(status);
+    }
+    Err(SiemError::Status {
+        url,
+        status,
+        body: excerpt(&body, 300),
+        retry_after: None,
+    })
+}
+
+/// Returns the `Authorization` value for the format.
+fn authorization(format: &HttpFormat, token: &Secret) -> String {
+    match format {
+        HttpFormat::SplunkHec => format!("Splunk {}", token.expose()),
+        HttpFormat::JsonLines => format!("Bearer {}", token.expose()),
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use self::file::RotatingFile;
-pub use self::http::{FlushReport, HttpExportConfig, HttpFormat, HttpForwarder};
+pub use self::http::{FlushReport, HttpExportConfig, HttpFormat, HttpForwarder, check_endpoint};
 pub use self::spool::{Spool, SpoolBatch, SpoolLimits, SpoolPosition};
 use crate::clock::Clock;
 use crate::secret::SecretError;
@@ -71,6 +71,44 @@ impl Default for SiemConfig {
 }
 
 impl SiemConfig {
+    /// Checks the values that would otherwise fail only at the first export.
+    ///
+    /// # Errors
+    ///
+    /// Returns a message naming the key and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.file.is_none() && self.http.is_none() {
+            return Err(
+                "neither file nor http is set, so nothing would be exported; set one".into(),
+            );
+        }
+        if self.file_max_bytes == 0 {
+            return Err("file_max_bytes must be at least 1".into());
+        }
+        if self.spool.segment_bytes == 0 {
+            return Err("spool.segment_bytes must be at least 1".into());
+        }
+        if let Some(http) = &self.http {
+            if !matches!(http.url.scheme(), "https" | "http") || http.url.host().is_none() {
+                return Err(format!(
+                    "http.url {} is not an http(s) URL with a host",
+                    http.url
+                ));
+            }
+            for (key, value) in [
+                ("http.batch_max_lines", http.batch_max_lines as u64),
+                ("http.batch_max_bytes", http.batch_max_bytes as u64),
+                ("http.flush_interval_ms", http.flush_interval_ms),
+                ("http.request_timeout_secs", http.request_timeout_secs),
+            ] {
+                if value == 0 {
+                    return Err(format!("{key} must be at least 1"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves relative paths against `base`, the folder of the config file.
     pub fn relative_to(mut self, base: &Path) -> Self {
         if let Some(file) = self.file.take() {
