@@ -1,10 +1,23 @@
 //! The unpack, QR and link stages: everything a message carries, with where it was found.
+//!
+//! QR codes come from every place a code can be drawn: images (attached,
+//! inline, inside documents and archives), rendered PDF pages and SVG
+//! drawings, HTML tables and CSS grids, block characters in text and HTML,
+//! and neighbouring images joined back into one code (`drawn`). Each payload
+//! is classified, and only URLs become links; redirectors in them are
+//! unwrapped, short-link and dynamic-QR services are named, and a
+//! recipient's address inside is recorded (`codes`).
+
+mod codes;
+mod drawn;
 
 use gatehouse_message::{Link, LinkSource, Message};
-use gatehouse_unpack::{Artifact, FindingKind};
+use gatehouse_unpack::{Artifact, FileKind, FindingKind, RenderScope};
 
 use crate::engine::Limits;
 use crate::verdict::{AttachmentRecord, FindingRecord, LinkRecord, QrRecord};
+
+use codes::{Decoding, Technique};
 
 /// Everything found in a message's bodies and parts.
 #[derive(Debug, Default)]
@@ -17,10 +30,21 @@ pub(crate) struct Content {
     pub(crate) artifacts: Vec<Artifact>,
 }
 
+/// Passes run on a whole rendered page: it is sharp, so the original is
+/// enough, and each further pass over a page costs tens of milliseconds.
+const PAGE_PASSES: [gatehouse_qr::Pass; 1] = [gatehouse_qr::Pass::Original];
+/// Passes run on an enlarged region of a page or an SVG drawing.
+const REGION_PASSES: [gatehouse_qr::Pass; 3] = [
+    gatehouse_qr::Pass::Original,
+    gatehouse_qr::Pass::Padded,
+    gatehouse_qr::Pass::Inverted,
+];
+
 pub(crate) fn collect(message: &Message, limits: &Limits) -> Content {
     let mut content = Content::default();
+    let mut decoding = Decoding::new(message, limits);
 
-    // Links in the bodies.
+    // Links in the bodies, and codes drawn in them without an image.
     for body in &message.bodies {
         let links = match body.kind {
             gatehouse_message::BodyKind::Plain => {
@@ -31,9 +55,10 @@ pub(crate) fn collect(message: &Message, limits: &Limits) -> Content {
             }
         };
         content.links.extend(links.into_iter().map(record));
+        drawn::body(body, message, limits, &mut decoding, &mut content);
     }
 
-    // Unpack every part; QR-decode every image in it; take the URLs of its documents.
+    // Unpack every part; QR-decode every image and render in it; take the URLs of its documents.
     for part in &message.parts {
         let name = part.name.clone().unwrap_or_else(|| part.location.clone());
         let artifact = gatehouse_unpack::unpack(&name, &part.data, &limits.unpack);
@@ -44,7 +69,7 @@ pub(crate) fn collect(message: &Message, limits: &Limits) -> Content {
             sha256: artifact.sha256.clone(),
         });
         for nested in artifact.walk() {
-            collect_artifact(nested, limits, &mut content);
+            collect_artifact(nested, limits, &mut decoding, &mut content);
         }
         content.artifacts.push(artifact);
     }
@@ -59,7 +84,13 @@ pub(crate) fn collect(message: &Message, limits: &Limits) -> Content {
     content
 }
 
-fn collect_artifact(artifact: &Artifact, limits: &Limits, content: &mut Content) {
+/// Collects the URLs, QR codes and findings of one artifact (not of its children).
+pub(crate) fn collect_artifact(
+    artifact: &Artifact,
+    limits: &Limits,
+    decoding: &mut Decoding,
+    content: &mut Content,
+) {
     for found in &artifact.urls {
         if let Some(link) = Link::new(&found.url, LinkSource::Attachment, &found.location) {
             content.links.push(record(link));
@@ -67,18 +98,7 @@ fn collect_artifact(artifact: &Artifact, limits: &Limits, content: &mut Content)
     }
     if !artifact.image_data.is_empty() {
         match gatehouse_qr::decode(&artifact.image_data, &limits.qr) {
-            Ok(codes) => {
-                for code in codes {
-                    if let Some(link) = Link::new(&code.payload, LinkSource::Qr, &artifact.location)
-                    {
-                        content.links.push(record(link));
-                    }
-                    content.qr_codes.push(QrRecord {
-                        payload: code.payload,
-                        location: artifact.location.clone(),
-                    });
-                }
-            }
+            Ok(codes) => decoding.record(&codes, &artifact.location, Technique::Image, content),
             Err(err) => content.findings.push(FindingRecord {
                 id: "attachment.unscannable".to_owned(),
                 location: artifact.location.clone(),
@@ -86,11 +106,55 @@ fn collect_artifact(artifact: &Artifact, limits: &Limits, content: &mut Content)
             }),
         }
     }
+
+    let technique = if artifact.kind == FileKind::Svg {
+        Technique::Svg
+    } else {
+        Technique::Pdf
+    };
+    for render in &artifact.renders {
+        let passes: &[gatehouse_qr::Pass] = match render.scope {
+            RenderScope::Page => &PAGE_PASSES,
+            RenderScope::Region => &REGION_PASSES,
+        };
+        match gatehouse_qr::decode_luma_with(
+            &render.luma,
+            render.width,
+            render.height,
+            &limits.qr,
+            passes,
+        ) {
+            Ok(decoded) => decoding.record(&decoded.codes, &render.location, technique, content),
+            Err(err) => content.findings.push(FindingRecord {
+                id: "attachment.unscannable".to_owned(),
+                location: render.location.clone(),
+                detail: err.to_string(),
+            }),
+        }
+    }
+
+    if !artifact.markup.is_empty() {
+        let links = gatehouse_message::links::extract_html(&artifact.markup, &artifact.location);
+        content.links.extend(links.into_iter().map(|mut link| {
+            link.source = LinkSource::Attachment;
+            record(link)
+        }));
+        drawn::html(
+            &artifact.markup,
+            &artifact.location,
+            None,
+            limits,
+            decoding,
+            content,
+        );
+    }
+
     for finding in &artifact.findings {
         let id = match finding.kind {
             FindingKind::Unscannable => "attachment.unscannable",
             FindingKind::ActiveContent => "attachment.active_content",
             FindingKind::NameMismatch => "attachment.name_mismatch",
+            FindingKind::Encrypted => "attachment.encrypted",
         };
         content.findings.push(FindingRecord {
             id: id.to_owned(),
@@ -100,7 +164,7 @@ fn collect_artifact(artifact: &Artifact, limits: &Limits, content: &mut Content)
     }
 }
 
-fn record(link: Link) -> LinkRecord {
+pub(crate) fn record(link: Link) -> LinkRecord {
     LinkRecord {
         url: link.url,
         domain: link.domain,

@@ -22,6 +22,6 @@ pub use signals::{
     TrustedNetworks, explain, group_by_campaign, render_text,
 };
 pub use verdict::{
-    AttachmentRecord, Envelope, FindingRecord, LinkRecord, MessageSummary, QrRecord, SignalRecord,
-    Verdict,
+    AttachmentRecord, EmbeddedAddress, Envelope, FindingRecord, LinkRecord, MessageSummary,
+    QrRecord, QrService, SignalRecord, Verdict,
 };

@@ -93,10 +93,50 @@ pub struct AttachmentRecord {
     pub sha256: String,
 }
 
+/// One decoded QR payload, URL or not, with how it was drawn and what it hides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QrRecord {
     pub payload: String,
     pub location: String,
+    /// What the payload is: `url`, `otpauth`, `wifi`, `payment`, `email`,
+    /// `phone`, `sms`, `geo`, `contact`, `other_uri` or `text`. Only `url`
+    /// payloads become links.
+    #[serde(default)]
+    pub kind: String,
+    /// How the code was drawn: `image`, `pdf`, `svg`, `html_grid` (table
+    /// cells or a CSS grid), `block_characters` or `split_images`.
+    #[serde(default)]
+    pub technique: String,
+    /// Set when the code was found only after the codes found before it in
+    /// the same drawing were masked out: a code nested in another.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nested: bool,
+    /// The URL a redirector in the payload leads to, innermost, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The short-link or dynamic-QR service the payload or its target goes through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<QrService>,
+    /// A recipient's address carried inside the payload or its target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_address: Option<EmbeddedAddress>,
+}
+
+/// A short-link or dynamic-QR service behind a QR payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrService {
+    /// `short_link` or `dynamic_qr`.
+    pub kind: String,
+    /// The registrable domain the service is known by.
+    pub domain: String,
+}
+
+/// A recipient's address found inside a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddedAddress {
+    pub address: String,
+    /// `plain`, `percent_encoded`, `base64` or `base64_url`.
+    pub encoding: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,18 +10,37 @@
 //! border for codes cut off at the edge, and a 2x downscale.
 //! Every symbol found is returned, URL or not, with the pass that found it.
 //!
+//! Codes drawn without an image are rebuilt as a [`CellGrid`] and rendered:
+//! HTML tables and CSS grids of dark and light cells and block characters
+//! in HTML ([`drawings`]), and block characters in plain text
+//! ([`block_grids`]). Neighbouring images that together form one code are
+//! joined by [`decode_stitched`]. A symbol found is read again with its
+//! finder patterns masked, so that a code nested in another is found too.
+//! [`classify`] names a payload's kind (URL, otpauth, WIFI, payment, …).
+//!
 //! The crate knows nothing about messages or attachments: `gatehouse-unpack`
 //! finds the images and `gatehouse-engine` turns payloads into links.
 
+mod blocks;
+mod grid;
+mod html;
 mod load;
+mod mask;
 mod passes;
+mod payload;
 mod reader;
+mod stitch;
 
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
 
+pub use blocks::{block_grids, has_block_characters};
+pub use grid::{CellGrid, MAX_GRID_SIDE};
+pub use html::{HtmlDrawings, ImageMosaic, drawings, may_draw_code};
 pub use passes::Pass;
+pub use payload::{PayloadKind, classify};
+pub use stitch::decode_stitched;
 
 /// Bounds on the work one image may cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +60,9 @@ pub struct Limits {
     pub max_upscale_pixels: u64,
     /// Minimum shorter side, in pixels, of an image that the downscale pass shrinks.
     pub min_downscale_side: u32,
+    /// Maximum times an image is read again with the symbols found so far
+    /// masked out, to find a code nested in another or beside it.
+    pub max_mask_rounds: u32,
 }
 
 impl Default for Limits {
@@ -53,6 +75,7 @@ impl Default for Limits {
             max_symbols: 32,
             max_upscale_pixels: 4_000_000,
             min_downscale_side: 800,
+            max_mask_rounds: 2,
         }
     }
 }
@@ -64,6 +87,9 @@ pub struct QrCode {
     pub payload: String,
     /// The rendering of the image in which the symbol was found.
     pub pass: Pass,
+    /// Whether the symbol was found only after the symbols found before it
+    /// were masked out: a code nested in another, or hidden beside it.
+    pub masked: bool,
 }
 
 /// Everything one image gave, with the work it took.
@@ -118,6 +144,31 @@ pub fn decode_luma(
     height: u32,
     limits: &Limits,
 ) -> Result<Decoded, QrError> {
+    check_luma(luma, width, height, limits)?;
+    guarded(|| {
+        let pixels = passes::Pixels::from_luma(luma.to_vec(), width, height);
+        Ok(passes::run(&pixels, limits))
+    })
+}
+
+/// Decodes every QR code in a greyscale image with only the given passes, in
+/// order: for renders of drawings, where the original and a few cheap
+/// variants are all that can help.
+pub fn decode_luma_with(
+    luma: &[u8],
+    width: u32,
+    height: u32,
+    limits: &Limits,
+    passes: &[Pass],
+) -> Result<Decoded, QrError> {
+    check_luma(luma, width, height, limits)?;
+    guarded(|| {
+        let pixels = passes::Pixels::from_luma(luma.to_vec(), width, height);
+        Ok(passes::run_passes(&pixels, limits, passes))
+    })
+}
+
+fn check_luma(luma: &[u8], width: u32, height: u32, limits: &Limits) -> Result<(), QrError> {
     let expected = u64::from(width) * u64::from(height);
     if expected > limits.max_pixels {
         return Err(QrError::TooManyPixels {
@@ -133,10 +184,7 @@ pub fn decode_luma(
             len: luma.len(),
         });
     }
-    guarded(|| {
-        let pixels = passes::Pixels::from_luma(luma.to_vec(), width, height);
-        Ok(passes::run(&pixels, limits))
-    })
+    Ok(())
 }
 
 /// Runs image decoding and QR reading, turning a panic into an error.

@@ -3,7 +3,8 @@
 use image::DynamicImage;
 use serde::Serialize;
 
-use crate::reader::read_symbols;
+use crate::mask;
+use crate::reader::{Symbol, read_symbols};
 use crate::{Decoded, Limits, QrCode};
 
 /// One rendering of an image passed to the QR readers.
@@ -71,7 +72,7 @@ impl Pixels {
 /// Smallest width and height, in pixels, of an image that can hold a QR code.
 const MIN_SIDE: u32 = 21;
 
-const ORDER: [Pass; 7] = [
+pub(crate) const ORDER: [Pass; 7] = [
     Pass::Original,
     Pass::ContrastStretch,
     Pass::Upscale,
@@ -86,6 +87,15 @@ const ORDER: [Pass; 7] = [
 /// A pass that cannot change the image (a stretch of an image that already
 /// spans black to white, a channel of a grey image) is skipped and not counted.
 pub(crate) fn run(pixels: &Pixels, limits: &Limits) -> Decoded {
+    run_passes(pixels, limits, &ORDER)
+}
+
+/// Runs the given passes in order until one finds a symbol or the attempts run out.
+///
+/// The pass that finds symbols is read again with the finder patterns of
+/// each symbol found so far painted white, up to `max_mask_rounds` times, so
+/// that a code nested in another or standing beside it is found as well.
+pub(crate) fn run_passes(pixels: &Pixels, limits: &Limits, passes: &[Pass]) -> Decoded {
     let mut decoded = Decoded {
         width: pixels.width,
         height: pixels.height,
@@ -96,32 +106,63 @@ pub(crate) fn run(pixels: &Pixels, limits: &Limits) -> Decoded {
     if pixels.width < MIN_SIDE || pixels.height < MIN_SIDE || pixels.luma.is_empty() {
         return decoded;
     }
-    for pass in ORDER {
+    for &pass in passes {
         if decoded.attempts.len() as u64 >= u64::from(limits.max_attempts) {
             break;
         }
         let Some((luma, width, height)) = render(pixels, pass, limits) else {
             continue;
         };
-        let mut new_symbols = 0;
-        for payload in read_symbols(luma, width, height) {
-            if decoded.codes.len() >= limits.max_symbols {
+        let mut symbols = read_symbols(luma.clone(), width, height);
+        let mut new_symbols = add_symbols(&mut decoded, &mut symbols, pass, false, limits);
+        decoded.attempts.push((pass, new_symbols));
+        if decoded.codes.is_empty() {
+            continue;
+        }
+
+        let mut masked = luma;
+        let mut found = symbols;
+        for _ in 0..limits.max_mask_rounds {
+            let painted = found.iter().fold(false, |painted, symbol| {
+                mask::mask_finders(&mut masked, width, height, &symbol.points) | painted
+            });
+            if !painted || decoded.codes.len() >= limits.max_symbols {
                 break;
             }
-            if decoded.codes.iter().all(|code| code.payload != payload) {
-                decoded.codes.push(QrCode { payload, pass });
-                new_symbols += 1;
+            found = read_symbols(masked.clone(), width, height);
+            new_symbols = add_symbols(&mut decoded, &mut found, pass, true, limits);
+            decoded.attempts.push((pass, new_symbols));
+            if new_symbols == 0 {
+                break;
             }
         }
-        decoded.attempts.push((pass, new_symbols));
         // NOTE: the passes stop at the first that finds a symbol, so a second
         // code that only another rendering reveals (one dark-on-light code
         // beside a light-on-dark one) is missed.
-        if !decoded.codes.is_empty() {
-            break;
-        }
+        break;
     }
     decoded
+}
+
+/// Adds the symbols whose text is new, and returns how many there were.
+/// `symbols` keeps only those new ones, for the next mask round.
+fn add_symbols(
+    decoded: &mut Decoded,
+    symbols: &mut Vec<Symbol>,
+    pass: Pass,
+    masked: bool,
+    limits: &Limits,
+) -> usize {
+    symbols.retain(|symbol| decoded.codes.iter().all(|code| code.payload != symbol.text));
+    symbols.truncate(limits.max_symbols.saturating_sub(decoded.codes.len()));
+    for symbol in symbols.iter() {
+        decoded.codes.push(QrCode {
+            payload: symbol.text.clone(),
+            pass,
+            masked,
+        });
+    }
+    symbols.len()
 }
 
 fn render(pixels: &Pixels, pass: Pass, limits: &Limits) -> Option<(Vec<u8>, u32, u32)> {

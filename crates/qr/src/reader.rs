@@ -8,12 +8,21 @@ use rxing::multi::qrcode::QRCodeMultiReader;
 use rxing::qrcode::cpp_port::QrReader;
 use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource};
 
+/// One symbol as the reader found it.
+pub(crate) struct Symbol {
+    pub(crate) text: String,
+    /// Where the symbol is: the four corners (top-left, top-right,
+    /// bottom-left, bottom-right) from the zxing-cpp port, or the centres of
+    /// the finder patterns (bottom-left, top-left, top-right) from the Java port.
+    pub(crate) points: Vec<(f32, f32)>,
+}
+
 /// Reads every QR symbol in a greyscale buffer of `width` × `height` bytes.
 ///
 /// rxing's port of the zxing-cpp reader runs first, as rxing's own
 /// `MultiFormatReader` does. The port of ZXing Java's multi-symbol reader
 /// runs only when the first finds nothing.
-pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<String> {
+pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<Symbol> {
     if width == 0 || height == 0 {
         return Vec::new();
     }
@@ -36,7 +45,14 @@ pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<String
     found
         .into_iter()
         .filter(|result| *result.getBarcodeFormat() == BarcodeFormat::QR_CODE)
-        .map(|result| result.getText().to_owned())
+        .map(|result| Symbol {
+            text: result.getText().to_owned(),
+            points: result
+                .getPoints()
+                .iter()
+                .map(|point| (point.x, point.y))
+                .collect(),
+        })
         .collect()
 }
 

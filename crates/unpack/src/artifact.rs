@@ -19,6 +19,11 @@ pub struct Artifact {
     pub children: Vec<Artifact>,
     /// Image bytes kept for the QR stage; empty for other kinds.
     pub image_data: Vec<u8>,
+    /// Greyscale renderings of PDF pages, regions of pages and SVG drawings, for the QR stage.
+    pub renders: Vec<Render>,
+    /// The source of an HTML attachment, bounded by `max_text_chars`, for the
+    /// link stage and for codes drawn with tables or block characters.
+    pub markup: String,
     pub findings: Vec<Finding>,
 }
 
@@ -38,6 +43,8 @@ impl Artifact {
             } else {
                 Vec::new()
             },
+            renders: Vec::new(),
+            markup: String::new(),
             findings: Vec::new(),
         }
     }
@@ -51,6 +58,27 @@ impl Artifact {
             Some(next)
         })
     }
+}
+
+/// A greyscale rendering of something drawn, one byte a pixel, row by row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Render {
+    /// Where the drawing is: `invoice.pdf › page 2`.
+    pub location: String,
+    pub width: u32,
+    pub height: u32,
+    pub luma: Vec<u8>,
+    pub scope: RenderScope,
+}
+
+/// What part of a drawing a [`Render`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderScope {
+    /// A whole page or drawing at the base scale.
+    Page,
+    /// A region that looks like a code (a cluster of small squares, or an
+    /// image), enlarged so that its modules are at least a few pixels wide.
+    Region,
 }
 
 /// A URL found in a structured place of a file.
@@ -89,4 +117,7 @@ pub enum FindingKind {
     ActiveContent,
     /// The file's name says one type and its content another.
     NameMismatch,
+    /// Encrypted, but readable without a password (a PDF with an empty
+    /// user password): the content was looked at.
+    Encrypted,
 }

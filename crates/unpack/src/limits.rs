@@ -1,5 +1,5 @@
 /// Bounds on the work one attachment may cause.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Maximum nesting of archives and embedded packages. The attachment is
     /// depth 0, and a container at this depth is listed but not opened.
@@ -20,6 +20,32 @@ pub struct Limits {
     pub max_text_chars: usize,
     /// Maximum URLs kept per artifact.
     pub max_urls: usize,
+    /// Maximum pages of one PDF that are rendered and read for text.
+    pub max_pdf_pages: usize,
+    /// Maximum bytes that the streams of one PDF may decode to, bounded before
+    /// any stream is decoded (Flate streams are inflated without keeping the
+    /// output; other filters count at their maximum expansion ratio). A PDF
+    /// over it is neither parsed nor rendered, because the PDF reader decodes
+    /// streams without a size limit of its own.
+    pub max_pdf_decoded_bytes: u64,
+    /// Maximum width × height declared by one image in a PDF.
+    pub max_pdf_image_pixels: u64,
+    /// Maximum objects of one PDF read for actions, links and embedded files.
+    pub max_pdf_objects: usize,
+    /// Wall-clock time one PDF may spend in parsing, text extraction and
+    /// rendering, in milliseconds, checked between pages and renders.
+    pub max_pdf_millis: u64,
+    /// Pixels per PDF point of a whole-page render (2.0 is 144 dpi).
+    pub render_scale: f32,
+    /// Smallest width, in pixels, that a render gives one module of a code drawn
+    /// as squares, when the scale that needs stays within `max_render_scale`.
+    pub min_module_pixels: f32,
+    /// Maximum pixels per PDF point of a render of one region.
+    pub max_render_scale: f32,
+    /// Maximum width × height of one render; a larger page is rendered at a smaller scale.
+    pub max_render_pixels: u64,
+    /// Maximum width × height of all renders of one attachment together.
+    pub max_total_render_pixels: u64,
 }
 
 impl Default for Limits {
@@ -33,6 +59,16 @@ impl Default for Limits {
             max_xml_bytes: 20 * 1024 * 1024,
             max_text_chars: 1_000_000,
             max_urls: 10_000,
+            max_pdf_pages: 10,
+            max_pdf_decoded_bytes: 256 * 1024 * 1024,
+            max_pdf_image_pixels: 25_000_000,
+            max_pdf_objects: 100_000,
+            max_pdf_millis: 3_000,
+            render_scale: 2.0,
+            min_module_pixels: 3.0,
+            max_render_scale: 8.0,
+            max_render_pixels: 6_000_000,
+            max_total_render_pixels: 40_000_000,
         }
     }
 }

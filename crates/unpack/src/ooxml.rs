@@ -232,7 +232,7 @@ fn content_part(
 }
 
 /// URLs with a scheme, and `www.` hosts, written as plain text in a part.
-fn urls_in_text(text: &str) -> Vec<&str> {
+pub(crate) fn urls_in_text(text: &str) -> Vec<&str> {
     let mut finder = linkify::LinkFinder::new();
     finder.kinds(&[linkify::LinkKind::Url]);
     finder.url_must_have_scheme(false);

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use crate::{Artifact, FileKind, Finding, FindingKind, Limits, archive, ole, ooxml, sniff};
+use crate::{
+    Artifact, FileKind, Finding, FindingKind, Limits, archive, html, ole, ooxml, pdf, sniff, svg,
+};
 
 /// Separates the steps of a location: `invoice.zip › word/media/image1.png`.
 pub(crate) const LOCATION_SEPARATOR: &str = " › ";
@@ -85,9 +87,12 @@ impl<'a> Walker<'a> {
         if check_name {
             self.check_name(&mut artifact, name);
         }
-        // TODO: PDF, SVG and HTML attachments are typed but not opened, so
-        // their links and the QR codes drawn in them are not found here.
-        if !(kind.is_zip() || kind == FileKind::Cfb) {
+        if !(kind.is_zip()
+            || matches!(
+                kind,
+                FileKind::Cfb | FileKind::Pdf | FileKind::Svg | FileKind::Html
+            ))
+        {
             return artifact;
         }
         if depth >= self.limits.max_depth {
@@ -132,6 +137,12 @@ impl<'a> Walker<'a> {
         self.ancestors.push(artifact.sha256.clone());
         if kind.is_ooxml() {
             ooxml::unpack(self, &mut artifact, data, depth);
+        } else if kind == FileKind::Pdf {
+            pdf::unpack(self, &mut artifact, data, depth);
+        } else if kind == FileKind::Svg {
+            svg::unpack(self, &mut artifact, data, depth);
+        } else if kind == FileKind::Html {
+            html::unpack(self, &mut artifact, data, depth);
         } else if kind == FileKind::Zip {
             self.zip(&mut artifact, data, depth);
         } else {

@@ -11,6 +11,9 @@
 //!   the visible text, and records when an anchor's text shows another host.
 //! - Redirectors (Google, Bing, Microsoft Safe Links, Proofpoint URL Defense)
 //!   are unwrapped, and each target becomes a link of its own.
+//! - [`unwrap_all_redirects`] also unwraps any parameter that holds an
+//!   encoded URL (percent, base64, base64url), for QR payloads.
+//! - [`link_service`] names short-link and dynamic-QR services by host.
 //! - [`find_embedded_address`] checks whether a URL carries an email address.
 
 mod embedded;
@@ -18,11 +21,13 @@ mod entities;
 mod host;
 mod html;
 mod redirect;
+mod services;
 
 use serde::{Deserialize, Serialize};
 
 pub use embedded::{AddressEncoding, find_embedded_address};
 pub use host::registrable_domain;
+pub use services::{LinkService, ServiceKind, link_service};
 
 use crate::Limits;
 
@@ -135,6 +140,38 @@ pub fn unwrap_redirects(link: &Link, limits: &Limits) -> Vec<Link> {
         let Some(mut inner) = Link::new(&target, link.source, &link.location) else {
             break;
         };
+        inner.unwrapped_from = Some(current.clone());
+        current = inner.url.clone();
+        unwrapped.push(inner);
+    }
+    unwrapped
+}
+
+/// Unwraps a URL through known redirectors and through any parameter that
+/// carries an encoded absolute URL ([`unwrap_redirects`] takes only the
+/// known ones). Each step is a link with `unwrapped_from` set, innermost
+/// last, within [`Limits::max_redirect_depth`].
+///
+/// Meant for URLs that are not shown to the reader, such as QR payloads,
+/// where any wrapping hides the target on purpose. In bodies, newsletter
+/// click trackers carry their target the same way.
+pub fn unwrap_all_redirects(link: &Link, limits: &Limits) -> Vec<Link> {
+    let mut unwrapped: Vec<Link> = Vec::new();
+    let mut current = link.url.clone();
+    for _ in 0..limits.max_redirect_depth {
+        let Some(parsed) = host::parse_url(&current) else {
+            break;
+        };
+        let Some(target) = redirect::target(&parsed).or_else(|| redirect::encoded_target(&parsed))
+        else {
+            break;
+        };
+        let Some(mut inner) = Link::new(&target, link.source, &link.location) else {
+            break;
+        };
+        if inner.url == current || unwrapped.iter().any(|known| known.url == inner.url) {
+            break;
+        }
         inner.unwrapped_from = Some(current.clone());
         current = inner.url.clone();
         unwrapped.push(inner);

@@ -6,14 +6,15 @@
 //! scanner. Each form here is decoded from its documented or observed syntax.
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use url::Url;
 
 use super::host::registrable_domain;
 
 /// Returns the URL that a redirector URL sends its visitor to, if it is one.
-// TODO: other open redirectors (YouTube `/redirect?q=`, LinkedIn `/slink`,
-// generic `?url=` parameters on any host) are not unwrapped yet.
+// TODO: in bodies, other open redirectors (YouTube `/redirect?q=`, LinkedIn
+// `/slink`, `?url=` parameters on any host) are not unwrapped yet; only
+// `unwrap_all_redirects` (used for QR payloads) applies `encoded_target`.
 pub(crate) fn target(url: &Url) -> Option<String> {
     let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
     let domain = registrable_domain(&host);
@@ -35,6 +36,63 @@ pub(crate) fn target(url: &Url) -> Option<String> {
         return proofpoint_v3(url.as_str());
     }
     None
+}
+
+/// Returns a URL that any query or fragment parameter of `url` carries
+/// encoded: percent-encoded (once or twice), base64 or base64url, padded or
+/// not, or after Bing's `a1` prefix. Only an absolute `http` or `https` URL
+/// counts, so ordinary values (ids, tokens, search terms) are left alone.
+///
+/// Open redirects on arbitrary hosts use this form (`/redirect?url=…`,
+/// `/out?to=BASE64`), and phishing kits wrap the target in them.
+pub(crate) fn encoded_target(url: &Url) -> Option<String> {
+    let fragment_pairs = url
+        .fragment()
+        .map(|fragment| {
+            url::form_urlencoded::parse(fragment.trim_start_matches(['!', '/', '?']).as_bytes())
+                .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    url.query_pairs()
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .chain(fragment_pairs)
+        .find_map(|(_, value)| decoded_url(&value))
+}
+
+/// Decodes a parameter value that holds an absolute web URL.
+fn decoded_url(value: &str) -> Option<String> {
+    let value = value.trim();
+    let is_web_url = |text: &str| {
+        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+        (lower.starts_with("http://") || lower.starts_with("https://"))
+            && Url::parse(text).is_ok_and(|parsed| parsed.host_str().is_some())
+    };
+    if is_web_url(value) {
+        return Some(value.to_owned());
+    }
+    // Query pairs are percent-decoded once already; a value encoded twice needs another pass.
+    let once = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    if once != value && is_web_url(&once) {
+        return Some(once);
+    }
+    let encoded = value
+        .strip_prefix("a1")
+        .filter(|rest| rest.len() >= 12)
+        .unwrap_or(value);
+    if encoded.len() < 12 {
+        return None;
+    }
+    let text = encoded.trim_end_matches('=');
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .or_else(|_| STANDARD_NO_PAD.decode(text))
+        .ok()?;
+    let decoded = String::from_utf8(bytes).ok()?;
+    is_web_url(decoded.trim()).then(|| decoded.trim().to_owned())
 }
 
 fn query_param(url: &Url, name: &str) -> Option<String> {
@@ -190,6 +248,53 @@ mod tests {
         ];
         for (wrapped, expected) in cases {
             assert_eq!(unwrap(wrapped).as_deref(), Some(expected), "url {wrapped}");
+        }
+    }
+
+    #[test]
+    fn encoded_targets_on_any_host() {
+        let base64 = "aHR0cHM6Ly9ldmlsLmV4YW1wbGUvbG9naW4/YT0x";
+        let cases = [
+            (
+                "https://t.example/r?url=https%3A%2F%2Fevil.example%2Flogin",
+                "https://evil.example/login",
+            ),
+            (
+                "https://t.example/r?u=https%253A%252F%252Fevil.example%252F",
+                "https://evil.example/",
+            ),
+            (
+                &format!("https://t.example/out?to={base64}") as &str,
+                "https://evil.example/login?a=1",
+            ),
+            (
+                "https://t.example/out?to=aHR0cHM6Ly9ldmlsLmV4YW1wbGUvbG9naW4_YT0x",
+                "https://evil.example/login?a=1",
+            ),
+            (
+                "https://t.example/#!/go?next=https://evil.example/",
+                "https://evil.example/",
+            ),
+        ];
+        for (wrapped, expected) in cases {
+            let parsed = Url::parse(wrapped).expect("valid URL");
+            assert_eq!(
+                encoded_target(&parsed).as_deref(),
+                Some(expected),
+                "url {wrapped}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_parameters_are_not_targets() {
+        for url in [
+            "https://shop.example/item?id=12345&q=shoes",
+            "https://shop.example/?token=dGhpcyBpcyBub3QgYSB1cmw",
+            "https://shop.example/?ref=mail.example.com",
+        ] {
+            let parsed = Url::parse(url).expect("valid URL");
+            assert_eq!(encoded_target(&parsed), None, "url {url}");
         }
     }
 
