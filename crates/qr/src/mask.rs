@@ -1,10 +1,14 @@
 //! Masking the finder patterns of a decoded symbol, so that the reader can
 //! find the next one.
 //!
-//! A code nested inside a larger one (where a logo usually sits) or drawn
-//! beside it is often missed once the reader locks onto the first. Painting
-//! over the first symbol's three finder patterns hides it from the detector
-//! but leaves the rest of the image, the inner code included, untouched.
+//! rxing's readers already return several symbols per image, a code nested
+//! in a larger one included when it keeps a light border. Masking is the
+//! second chance for a code the first read missed: painting over each found
+//! symbol's three finder patterns hides it from the detector but leaves the
+//! rest of the image, an inner code included, untouched.
+//!
+//! NOTE: an inner code drawn with no light border at all is not found,
+//! because its finder patterns merge with the modules around them.
 
 /// Paints the finder patterns of the symbol at `points` white, in place.
 ///
@@ -155,4 +159,36 @@ fn fill_white(luma: &mut [u8], width: u32, height: u32, centre: (f32, f32), half
         luma[row + x0..row + x1].fill(255);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::read_symbols;
+
+    fn code_luma(payload: &str, scale: usize) -> (Vec<u8>, u32) {
+        let code = qrcode::QrCode::new(payload.as_bytes()).expect("encodable");
+        let width = code.width();
+        let side = (width + 8) * scale;
+        let mut luma = vec![255u8; side * side];
+        for (index, color) in code.to_colors().into_iter().enumerate() {
+            if color != qrcode::Color::Dark {
+                continue;
+            }
+            let (row, column) = (index / width + 4, index % width + 4);
+            for y in row * scale..(row + 1) * scale {
+                luma[y * side + column * scale..y * side + (column + 1) * scale].fill(0);
+            }
+        }
+        (luma, side as u32)
+    }
+
+    #[test]
+    fn masked_code_is_no_longer_read() {
+        let (mut luma, side) = code_luma("https://masked.example/", 5);
+        let symbols = read_symbols(luma.clone(), side, side);
+        assert_eq!(symbols.len(), 1);
+        assert!(mask_finders(&mut luma, side, side, &symbols[0].points));
+        assert!(read_symbols(luma, side, side).is_empty());
+    }
 }
