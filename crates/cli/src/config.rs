@@ -397,7 +397,7 @@ impl Reader {
             limits.command_timeout = Duration::from_secs(seconds as u64);
         }
         if let Some(seconds) = self.count(smtp, "smtp", "upstream_timeout_secs")? {
-            limits.upstream_timeout = Duration::from_secs(seconds as u64);
+            limits.upstream = limits.upstream.capped(Duration::from_secs(seconds as u64));
         }
         if limits.max_recipients < 100 {
             return Err(self.invalid(

@@ -63,7 +63,7 @@ pub(crate) fn delivery(config: &Config) -> Delivery {
         Some(address) => Delivery::Upstream(Upstream {
             address: address.clone(),
             hostname: config.smtp.hostname.clone(),
-            timeout: config.smtp.limits.upstream_timeout,
+            timeouts: config.smtp.limits.upstream.clone(),
         }),
         None => Delivery::Maildir(Maildir {
             path: config.delivered_path(),

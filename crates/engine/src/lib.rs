@@ -12,6 +12,7 @@
 mod content;
 mod engine;
 mod signals;
+pub mod tagging;
 mod verdict;
 
 pub use engine::{Analysis, Engine, EngineError, Limits, Outcome, VerdictObserver, When};

@@ -48,6 +48,10 @@ pub enum QuarantineError {
         "no held message with id {id} in {folder}: it may have been released or deleted already"
     )]
     NotFound { id: QuarantineId, folder: PathBuf },
+    #[error(
+        "held message {id} is being released by another process; wait for it to finish and list the quarantine again"
+    )]
+    Busy { id: QuarantineId },
     #[error("quarantine file {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("quarantine verdict {path} is not valid verdict JSON: {source}")]
@@ -69,6 +73,12 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> QuarantineError + '_ {
         path: path.to_owned(),
         source,
     }
+}
+
+/// The exclusive right to act on one held message, from [`Quarantine::lock`].
+#[derive(Debug)]
+pub struct HeldLock {
+    _file: fs::File,
 }
 
 /// One quarantine directory.
@@ -122,6 +132,41 @@ impl Quarantine {
         durable::write_atomic(&folder, &format!("{id}.json"), &json)
             .map_err(io_error(&self.verdict_path(Folder::Held, id)))?;
         Ok(id)
+    }
+
+    /// Counts the held messages, by their verdict files.
+    pub fn held_count(&self) -> Result<usize, QuarantineError> {
+        Ok(self.ids_in(Folder::Held, ".json")?.len())
+    }
+
+    /// Takes the exclusive right to release or delete `id` until the lock is dropped.
+    ///
+    /// The lock is an advisory `flock` on `held/<id>.eml`, so a second
+    /// `gatehouse quarantine release` of the same id, in this process or
+    /// another, gets [`QuarantineError::Busy`] instead of delivering the
+    /// message twice. The kernel drops the lock when its holder dies, so a
+    /// crash leaves nothing stale behind.
+    pub fn lock(&self, id: QuarantineId) -> Result<HeldLock, QuarantineError> {
+        let path = self.message_path(Folder::Held, id);
+        let file =
+            fs::File::open(&path).map_err(|source| self.not_found_or_io(id, &path, source))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(QuarantineError::Busy { id }),
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(QuarantineError::Io { path, source });
+            }
+        }
+        // Another process may have released the message between the open and
+        // the lock; it moves the verdict first, so a missing verdict means gone.
+        let verdict = self.verdict_path(Folder::Held, id);
+        if !verdict.exists() {
+            return Err(QuarantineError::NotFound {
+                id,
+                folder: self.root.join(Folder::Held.name()),
+            });
+        }
+        Ok(HeldLock { _file: file })
     }
 
     /// Lists the verdicts of held messages, oldest first (UUIDv7 order).

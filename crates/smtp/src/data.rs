@@ -156,6 +156,81 @@ impl DataReader {
     }
 }
 
+/// Collects the chunks of a message sent with BDAT (RFC 3030), sans I/O.
+///
+/// BDAT text needs no dot-unstuffing, but the proxy relays it to servers
+/// that may use DATA, so bare CR and LF are rejected here as in DATA, across
+/// chunk boundaries too. The size counts every chunk. After an error the
+/// reader keeps counting nothing and stores nothing, so the caller can read
+/// the rest of the chunk and reply.
+#[derive(Debug, Clone)]
+pub struct ChunkReader {
+    max_bytes: usize,
+    body: Vec<u8>,
+    error: Option<DataError>,
+    /// The previous byte was a CR, so the next must be LF.
+    after_cr: bool,
+}
+
+impl ChunkReader {
+    pub fn new(max_bytes: usize) -> ChunkReader {
+        ChunkReader {
+            max_bytes,
+            body: Vec::new(),
+            error: None,
+            after_cr: false,
+        }
+    }
+
+    /// Adds bytes of the current chunk.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.body.len() + bytes.len() > self.max_bytes {
+            self.fail(DataError::TooLarge {
+                max_bytes: self.max_bytes,
+            });
+            return;
+        }
+        for &byte in bytes {
+            let bare = match byte {
+                b'\n' => !self.after_cr,
+                _ => self.after_cr,
+            };
+            if bare {
+                self.fail(DataError::BareLineEnding);
+                return;
+            }
+            self.after_cr = byte == b'\r';
+        }
+        self.body.extend_from_slice(bytes);
+    }
+
+    /// Returns the first error met so far.
+    pub fn error(&self) -> Option<DataError> {
+        self.error
+    }
+
+    /// Ends the message after its last chunk.
+    pub fn finish(mut self) -> Result<Vec<u8>, DataError> {
+        if self.after_cr {
+            self.fail(DataError::BareLineEnding);
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(self.body),
+        }
+    }
+
+    fn fail(&mut self, error: DataError) {
+        if self.error.is_none() {
+            self.error = Some(error);
+            self.body = Vec::new();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +330,36 @@ mod tests {
                 result: Err(DataError::TooLarge { max_bytes: 4 })
             }
         );
+    }
+
+    #[test]
+    fn chunks_join_across_crlf() {
+        let mut reader = ChunkReader::new(64);
+        reader.feed(b"a\r");
+        reader.feed(b"\nb\r\n");
+
+        assert_eq!(reader.finish(), Ok(b"a\r\nb\r\n".to_vec()));
+    }
+
+    #[test]
+    fn chunk_table_of_errors() {
+        let cases: &[(&str, &[&[u8]], DataError)] = &[
+            ("bare lf", &[b"a\nb"], DataError::BareLineEnding),
+            ("bare cr", &[b"a\rb"], DataError::BareLineEnding),
+            ("cr at end", &[b"a\r"], DataError::BareLineEnding),
+            ("lf opens chunk", &[b"a", b"\nb"], DataError::BareLineEnding),
+            (
+                "too large",
+                &[b"0123", b"45678"],
+                DataError::TooLarge { max_bytes: 8 },
+            ),
+        ];
+        for (case, chunks, expected) in cases {
+            let mut reader = ChunkReader::new(8);
+            for chunk in *chunks {
+                reader.feed(chunk);
+            }
+            assert_eq!(reader.finish(), Err(*expected), "{case}");
+        }
     }
 }

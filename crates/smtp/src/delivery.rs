@@ -7,12 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gatehouse_engine::Envelope;
-use mail_send::SmtpClient;
-use smtp_proto::{EXT_8BIT_MIME, EXT_SIZE, Response};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
+use crate::limits::UpstreamTimeouts;
 use crate::reply::Reply;
+use crate::upstream::{Body, MailParams, RcptParams, UpstreamSession};
 
 /// The destination of accepted mail.
 #[derive(Debug, Clone)]
@@ -31,7 +29,7 @@ pub struct Upstream {
     /// The name the proxy gives in its EHLO.
     pub hostname: String,
     /// Time to wait for the connection and for each reply.
-    pub timeout: Duration,
+    pub timeouts: UpstreamTimeouts,
 }
 
 /// A Maildir (`tmp/`, `new/`, `cur/`) that accepted mail is written into.
@@ -98,118 +96,37 @@ impl Delivery {
 }
 
 impl Upstream {
+    /// Relays one whole transaction on a connection of its own, for releases.
+    ///
+    /// The first recipient the upstream refuses ends the transaction with its
+    /// reply, so a release reaches all of its recipients or none.
     async fn relay(&self, envelope: &Envelope, message: &[u8]) -> Result<Reply, DeliveryError> {
-        let stream = tokio::time::timeout(self.timeout, TcpStream::connect(&self.address))
-            .await
-            .map_err(|_| self.timed_out())?
-            .map_err(|source| DeliveryError::Connect {
-                address: self.address.clone(),
-                source,
-            })?;
-        let mut client = SmtpClient {
-            stream,
-            timeout: self.timeout,
+        let mut session =
+            UpstreamSession::open(&self.address, &self.hostname, &self.timeouts, None).await?;
+        let params = MailParams {
+            size: Some(message.len()),
+            body: (!message.is_ascii()).then_some(Body::EightBitMime),
+            smtputf8: !envelope.mail_from.is_ascii()
+                || envelope.rcpt_to.iter().any(|rcpt| !rcpt.is_ascii()),
+            ..MailParams::default()
         };
-
-        let greeting = self.reply("greeting", client.read()).await?;
-        if greeting.code != 220 {
-            return Err(self.protocol("greeting", format!("{}", relayed(&greeting))));
+        let reply = session.mail(&envelope.mail_from, &params).await?;
+        if !reply.is_positive() {
+            session.quit().await;
+            return Ok(reply);
         }
-        let capabilities = match client.ehlo(&self.hostname).await {
-            Ok(ehlo) => ehlo.capabilities,
-            Err(_) => {
-                let helo = self
-                    .reply("HELO", client.cmd(format!("HELO {}\r\n", self.hostname)))
-                    .await?;
-                if !helo.is_positive_completion() {
-                    return Err(self.protocol("HELO", relayed(&helo).to_string()));
-                }
-                0
-            }
-        };
-
-        // MAIL with the parameters the upstream understands.
-        let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from);
-        if capabilities & EXT_8BIT_MIME != 0 && message.iter().any(|byte| !byte.is_ascii()) {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        if capabilities & EXT_SIZE != 0 {
-            mail.push_str(&format!(" SIZE={}", message.len()));
-        }
-        mail.push_str("\r\n");
-        let reply = self.reply("MAIL", client.cmd(mail)).await?;
-        if !reply.is_positive_completion() {
-            return Ok(self.abandon(client, &reply).await);
-        }
-
-        // NOTE: one refused recipient refuses the whole message with the
-        // upstream's reply, because the client already got 250 for every
-        // RCPT; mirroring each RCPT to the upstream during the session would
-        // let the others through.
         for recipient in &envelope.rcpt_to {
-            let reply = self
-                .reply("RCPT", client.cmd(format!("RCPT TO:<{recipient}>\r\n")))
-                .await?;
-            if !reply.is_positive_completion() {
-                return Ok(self.abandon(client, &reply).await);
+            let reply = session.rcpt(recipient, &RcptParams::default()).await?;
+            if !reply.is_positive() {
+                session.quit().await;
+                return Ok(reply);
             }
         }
-
-        let reply = self.reply("DATA", client.cmd(b"DATA\r\n")).await?;
-        if reply.code != 354 {
-            return Ok(self.abandon(client, &reply).await);
-        }
-        let stuffed = dot_stuff(message);
-        tokio::time::timeout(self.timeout, async {
-            client.stream.write_all(&stuffed).await?;
-            client.stream.flush().await
-        })
-        .await
-        .map_err(|_| self.timed_out())?
-        .map_err(|source| self.protocol("message", source.to_string()))?;
-        let reply = self.reply("final dot", client.read()).await?;
-
+        let reply = session.send_message(message).await?;
         // The message is settled; a failed QUIT changes nothing.
-        let _ = tokio::time::timeout(self.timeout, client.quit()).await;
-        Ok(relayed(&reply))
+        session.quit().await;
+        Ok(reply)
     }
-
-    /// Ends a transaction the upstream refused and returns its reply for the client.
-    async fn abandon(&self, client: SmtpClient<TcpStream>, reply: &Response<String>) -> Reply {
-        let _ = tokio::time::timeout(self.timeout, client.quit()).await;
-        relayed(reply)
-    }
-
-    async fn reply(
-        &self,
-        stage: &'static str,
-        read: impl Future<Output = mail_send::Result<Response<String>>>,
-    ) -> Result<Response<String>, DeliveryError> {
-        match tokio::time::timeout(self.timeout, read).await {
-            Err(_) | Ok(Err(mail_send::Error::Timeout)) => Err(self.timed_out()),
-            Ok(Err(err)) => Err(self.protocol(stage, format!("{err:?}"))),
-            Ok(Ok(reply)) => Ok(reply),
-        }
-    }
-
-    fn timed_out(&self) -> DeliveryError {
-        DeliveryError::Timeout {
-            address: self.address.clone(),
-            timeout: self.timeout,
-        }
-    }
-
-    fn protocol(&self, stage: &'static str, detail: String) -> DeliveryError {
-        DeliveryError::Protocol {
-            address: self.address.clone(),
-            stage,
-            detail,
-        }
-    }
-}
-
-fn relayed(reply: &Response<String>) -> Reply {
-    Reply::relayed(reply.code, reply.esc, &reply.message)
 }
 
 /// Applies the SMTP transparency procedure (RFC 5321 §4.5.2) and appends the final dot.

@@ -12,8 +12,12 @@
 //!   replies;
 //! - [`gateway`]: [`Gateway::accept`] analyses a message on a blocking thread
 //!   and acts on the verdict; [`release`] re-injects held mail;
-//! - [`delivery`]: relaying to the upstream MTA with mail-send's per-command
-//!   client, or writing into a Maildir when no upstream is configured.
+//! - [`upstream`]: the SMTP client that mirrors each session to the upstream
+//!   MTA (MAIL and every RCPT as the client sends them, XCLIENT or XFORWARD,
+//!   the message once delivery is decided);
+//! - [`delivery`]: one-shot relaying for releases, or writing into a Maildir
+//!   when no upstream is configured;
+//! - [`tls`]: the STARTTLS certificate; [`metrics`]: Prometheus counters.
 //!
 //! Every bound a client can push against is a field of [`Limits`]. Policy
 //! lives in the engine; this crate only translates between SMTP and verdicts.
@@ -22,15 +26,19 @@ pub mod data;
 pub mod delivery;
 pub mod gateway;
 pub mod line;
+pub mod metrics;
 pub mod server;
 pub mod session;
+pub mod tls;
+pub mod upstream;
 
 mod limits;
 mod reply;
 
 pub use delivery::{Delivery, DeliveryError, Maildir, Upstream};
-pub use gateway::{Gateway, ReleaseError, Released, release};
-pub use limits::Limits;
+pub use gateway::{Gateway, ReleaseError, Released, log_decision, release};
+pub use limits::{FailureAction, Limits, UpstreamTimeouts};
+pub use metrics::{Metrics, serve_metrics};
 pub use reply::Reply;
 pub use server::serve;
 pub use session::{State, Transaction};

@@ -100,6 +100,11 @@ impl Reply {
         )
     }
 
+    /// Builds the reply when the upstream MTA cannot be reached or failed mid-session.
+    pub(crate) fn upstream_unavailable() -> Reply {
+        Reply::new(451, [4, 4, 1], "Upstream unavailable, try again later")
+    }
+
     /// Builds the reply to an unexpected internal failure. It is transient, so the client keeps the message.
     pub(crate) fn local_error() -> Reply {
         Reply::new(451, [4, 3, 0], "Local error in processing, try again later")

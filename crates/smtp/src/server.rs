@@ -1,22 +1,27 @@
-//! The tokio side of the proxy: accept connections, read and write sockets, time out, shut down.
+//! The tokio side of the proxy: accept connections, read and write sockets,
+//! talk to the upstream MTA, start TLS, time out, shut down.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::data::{DataError, DataEvent, DataReader};
+use crate::data::{ChunkReader, DataError, DataEvent, DataReader};
+use crate::delivery::Delivery;
 use crate::gateway::Gateway;
 use crate::line::LineReader;
 use crate::reply::Reply;
-use crate::session::{Action, Session};
+use crate::session::{Action, Features, MailRequest, RcptRequest, Session};
+use crate::upstream::{ClientInfo, UpstreamSession};
 
 /// Interval at which the server looks for releases it has not learned.
 const RELEASE_POLL: Duration = Duration::from_secs(5);
@@ -68,6 +73,7 @@ pub async fn serve(
                     }
                     Err(_) => {
                         tracing::warn!(%peer, max_connections = limits.max_connections, "connection refused: too many connections");
+                        gateway.metrics().connection_refused();
                         sessions.spawn(async move {
                             let mut stream = stream;
                             let reply = Reply::too_many_connections(gateway.hostname());
@@ -119,27 +125,113 @@ async fn handle(
     let span = tracing::info_span!("session", id = %uuid::Uuid::now_v7().simple(), %peer);
     async move {
         tracing::debug!("connected");
+        gateway.metrics().connection_opened();
+        let metrics = Arc::clone(gateway.metrics());
         match Connection::new(stream, peer, gateway, closing).run().await {
             Ok(()) => tracing::debug!("disconnected"),
             Err(err) => tracing::debug!(error = %err, "connection ended with an error"),
         }
+        metrics.connection_closed();
     }
     .instrument(span)
     .await;
 }
 
-/// One client connection: the sans-I/O session with its socket.
+/// The client's socket, before and after STARTTLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// The socket was handed to the TLS handshake, which failed.
+    Closed,
+}
+
+fn not_connected() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed")
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+            Stream::Closed => Poll::Ready(Err(not_connected())),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+            Stream::Closed => Poll::Ready(Err(not_connected())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+            Stream::Closed => Poll::Ready(Err(not_connected())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// The BDAT chunk being read.
+enum Chunk {
+    /// Bytes still to read into the message, of `size`; `last` ends the message.
+    Keep {
+        size: usize,
+        left: usize,
+        last: bool,
+    },
+    /// Bytes still to read and drop, then the reply to send.
+    Drop { left: usize, reply: Reply },
+}
+
+/// What one pass over the buffered input achieved.
+enum Step {
+    /// Something was handled; look at the buffer again.
+    Progress,
+    /// The buffer contains no complete unit, so read from the socket.
+    NeedInput,
+    /// The session ended.
+    Closed,
+}
+
+/// One client connection: the sans-I/O session with its socket and its upstream.
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
+    peer: SocketAddr,
     gateway: Arc<Gateway>,
     closing: watch::Receiver<bool>,
     session: Session,
     lines: LineReader,
     data: Option<DataReader>,
+    bdat: Option<ChunkReader>,
+    chunk: Option<Chunk>,
+    /// The mirrored session with the upstream MTA, opened at the first MAIL.
+    upstream: Option<UpstreamSession>,
     input: Vec<u8>,
     output: Vec<u8>,
     /// The buffer each socket read fills before its bytes join `input`.
-    chunk: Box<[u8]>,
+    read_buffer: Box<[u8]>,
     deadline: Instant,
 }
 
@@ -151,16 +243,23 @@ impl Connection {
         closing: watch::Receiver<bool>,
     ) -> Connection {
         let limits = gateway.limits().clone();
-        let session = Session::new(gateway.hostname(), peer.ip(), limits.clone());
+        let features = Features {
+            starttls: gateway.tls().is_some(),
+        };
+        let session = Session::new(gateway.hostname(), peer.ip(), limits.clone(), features);
         Connection {
-            stream,
+            stream: Stream::Plain(stream),
+            peer,
             closing,
             session,
             lines: LineReader::new(limits.max_command_line),
             data: None,
+            bdat: None,
+            chunk: None,
+            upstream: None,
             input: Vec::with_capacity(4096),
             output: Vec::new(),
-            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            read_buffer: vec![0u8; READ_CHUNK].into_boxed_slice(),
             deadline: Instant::now() + limits.session_timeout,
             gateway,
         }
@@ -169,25 +268,22 @@ impl Connection {
     async fn run(mut self) -> std::io::Result<()> {
         self.output
             .extend_from_slice(&self.session.greeting().to_wire());
+        let result = self.run_steps().await;
+        if let Some(upstream) = self.upstream.take() {
+            upstream.quit().await;
+        }
+        result
+    }
+
+    async fn run_steps(&mut self) -> std::io::Result<()> {
         loop {
             // Handle everything already buffered; pipelined commands get their
             // replies batched into one write.
-            if self.data.is_some() {
-                if self.step_data().await {
-                    continue;
-                }
-            } else if let Some(line) = self.lines.next_line(&mut self.input) {
-                match self.session.command(line) {
-                    Action::Reply(reply) => self.output.extend_from_slice(&reply.to_wire()),
-                    Action::StartData(reply) => {
-                        self.output.extend_from_slice(&reply.to_wire());
-                        self.data = Some(DataReader::new(self.gateway.limits().max_message_bytes));
-                    }
-                    Action::Close(reply) => return self.close(reply).await,
-                }
-                continue;
+            match self.step().await? {
+                Step::Progress => continue,
+                Step::Closed => return Ok(()),
+                Step::NeedInput => {}
             }
-
             self.flush().await?;
             if !self.read().await? {
                 return Ok(());
@@ -195,39 +291,256 @@ impl Connection {
         }
     }
 
-    /// Feeds buffered input to the DATA reader; returns true when the message ended.
-    async fn step_data(&mut self) -> bool {
+    async fn step(&mut self) -> std::io::Result<Step> {
+        if self.chunk.is_some() {
+            return Ok(self.step_chunk().await);
+        }
+        if self.data.is_some() {
+            return Ok(self.step_data().await);
+        }
+        let Some(line) = self.lines.next_line(&mut self.input) else {
+            return Ok(Step::NeedInput);
+        };
+        match self.session.command(line) {
+            Action::Reply(reply) => self.output.extend_from_slice(&reply.to_wire()),
+            Action::Mail(request) => {
+                let reply = self.mail(&request).await;
+                let reply = self.session.mail_replied(reply);
+                self.output.extend_from_slice(&reply.to_wire());
+            }
+            Action::Rcpt(request) => {
+                let reply = self.rcpt(&request).await;
+                let reply = self.session.rcpt_replied(reply);
+                self.output.extend_from_slice(&reply.to_wire());
+            }
+            Action::StartData(reply) => {
+                self.output.extend_from_slice(&reply.to_wire());
+                self.data = Some(DataReader::new(self.gateway.limits().max_message_bytes));
+            }
+            Action::Chunk { size, last } => {
+                if self.bdat.is_none() {
+                    self.bdat = Some(ChunkReader::new(self.gateway.limits().max_message_bytes));
+                }
+                self.chunk = Some(Chunk::Keep {
+                    size,
+                    left: size,
+                    last,
+                });
+            }
+            Action::DiscardChunk { size, reply } => {
+                self.chunk = Some(Chunk::Drop { left: size, reply });
+            }
+            Action::StartTls(reply) => {
+                self.output.extend_from_slice(&reply.to_wire());
+                self.flush().await?;
+                self.start_tls().await?;
+            }
+            Action::Close(reply) => {
+                self.close(reply).await?;
+                return Ok(Step::Closed);
+            }
+        }
+        Ok(Step::Progress)
+    }
+
+    /// Starts TLS after the 220 went out.
+    ///
+    /// Bytes the client pipelined after STARTTLS arrived in plain text, where
+    /// anyone on the path could have inserted them, so they are dropped
+    /// (RFC 3207 §4.2, CVE-2011-0411).
+    async fn start_tls(&mut self) -> std::io::Result<()> {
+        self.input.clear();
+        let Some(acceptor) = self.gateway.tls().cloned() else {
+            return Err(not_connected());
+        };
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(not_connected());
+        };
+        let timeout = self.gateway.limits().command_timeout;
+        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                self.stream = Stream::Tls(Box::new(tls));
+                self.session.tls_started();
+                tracing::debug!("TLS started");
+                Ok(())
+            }
+            Ok(Err(err)) => {
+                tracing::info!(error = %err, "TLS handshake failed");
+                Err(err)
+            }
+            Err(_) => {
+                tracing::info!("TLS handshake timed out");
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                ))
+            }
+        }
+    }
+
+    /// Asks the upstream MTA to accept MAIL, opening the connection first
+    /// when none is open. Without an upstream, MAIL is accepted here.
+    async fn mail(&mut self, request: &MailRequest) -> Reply {
+        let Delivery::Upstream(upstream) = self.gateway.delivery() else {
+            return Reply::new(250, [2, 1, 0], "Ok");
+        };
+        if self.upstream.is_none() {
+            let client = ClientInfo {
+                ip: self.peer.ip(),
+                helo: self.session.helo().map(str::to_owned),
+                protocol: if self.session.is_esmtp() {
+                    "ESMTP"
+                } else {
+                    "SMTP"
+                },
+            };
+            match UpstreamSession::open(
+                &upstream.address,
+                &upstream.hostname,
+                &upstream.timeouts,
+                Some(client),
+            )
+            .await
+            {
+                Ok(session) => self.upstream = Some(session),
+                Err(err) => return self.upstream_failed(&err),
+            }
+        }
+        let Some(session) = self.upstream.as_mut() else {
+            return Reply::local_error();
+        };
+        match session.mail(&request.from, &request.params).await {
+            Ok(reply) => reply,
+            Err(err) => self.upstream_failed(&err),
+        }
+    }
+
+    /// Asks the upstream MTA to accept one recipient; without an upstream it is accepted here.
+    async fn rcpt(&mut self, request: &RcptRequest) -> Reply {
+        if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
+            return Reply::new(250, [2, 1, 5], "Ok");
+        }
+        let Some(session) = self.upstream.as_mut() else {
+            return Reply::local_error();
+        };
+        match session.rcpt(&request.to, &request.params).await {
+            Ok(reply) => reply,
+            Err(err) => self.upstream_failed(&err),
+        }
+    }
+
+    /// Drops the upstream connection after an error and returns the 451 for the client.
+    fn upstream_failed(&mut self, err: &crate::delivery::DeliveryError) -> Reply {
+        tracing::warn!(error = %err, "upstream failed, replying 451");
+        self.gateway.metrics().upstream_error();
+        self.upstream = None;
+        self.session.abort_transaction();
+        Reply::upstream_unavailable()
+    }
+
+    /// Feeds buffered input to the DATA reader.
+    async fn step_data(&mut self) -> Step {
         let Some(reader) = self.data.as_mut() else {
-            return false;
+            return Step::Progress;
         };
         let (consumed, result) = match reader.feed(&self.input) {
             DataEvent::NeedMore => {
                 self.input.clear();
-                return false;
+                return Step::NeedInput;
             }
             DataEvent::Done { consumed, result } => (consumed, result),
         };
         self.input.drain(..consumed);
         self.data = None;
-        let Some(transaction) = self.session.finish_data() else {
-            return true;
-        };
+        self.finish_message(result).await;
+        Step::Progress
+    }
 
-        let reply = match result {
+    /// Feeds buffered input to the current BDAT chunk.
+    async fn step_chunk(&mut self) -> Step {
+        let Some(chunk) = self.chunk.as_mut() else {
+            return Step::Progress;
+        };
+        let left = match chunk {
+            Chunk::Keep { left, .. } | Chunk::Drop { left, .. } => left,
+        };
+        let take = (*left).min(self.input.len());
+        *left -= take;
+        let done = *left == 0;
+        if let (Chunk::Keep { .. }, Some(reader)) = (&*chunk, self.bdat.as_mut()) {
+            reader.feed(&self.input[..take]);
+        }
+        self.input.drain(..take);
+        if !done {
+            return Step::NeedInput;
+        }
+
+        match self.chunk.take() {
+            Some(Chunk::Drop { reply, .. }) => {
+                self.output.extend_from_slice(&reply.to_wire());
+            }
+            Some(Chunk::Keep { last: true, .. }) => {
+                let result = match self.bdat.take() {
+                    Some(reader) => reader.finish(),
+                    None => Ok(Vec::new()),
+                };
+                self.finish_message(result).await;
+            }
+            Some(Chunk::Keep {
+                last: false, size, ..
+            }) => {
+                let error = self.bdat.as_ref().and_then(ChunkReader::error);
+                match error {
+                    Some(err) => {
+                        // The transaction ends here; later chunks are refused with 503.
+                        self.bdat = None;
+                        self.session.abort_transaction();
+                        self.refused(err);
+                    }
+                    None => {
+                        let reply = Reply::new(250, [2, 0, 0], format!("{size} octets received"));
+                        self.output.extend_from_slice(&reply.to_wire());
+                    }
+                }
+            }
+            None => {}
+        }
+        Step::Progress
+    }
+
+    /// Replies to a complete message: analysed and acted on, or refused.
+    async fn finish_message(&mut self, result: Result<Vec<u8>, DataError>) {
+        let Some(transaction) = self.session.finish_data() else {
+            return;
+        };
+        match result {
             Ok(message) => {
                 // Replies to earlier pipelined commands go out before the analysis wait.
                 if self.flush().await.is_err() {
-                    return true;
+                    return;
                 }
-                self.gateway.accept(transaction, message).await
+                let reply = self
+                    .gateway
+                    .accept(transaction, message, &mut self.upstream)
+                    .await;
+                self.output.extend_from_slice(&reply.to_wire());
             }
             Err(err) => {
                 tracing::info!(error = %err, sender = %transaction.mail_from, "message rejected");
-                data_error_reply(err)
+                if let Some(upstream) = self.upstream.as_mut()
+                    && upstream.reset().await.is_err()
+                {
+                    self.upstream = None;
+                }
+                self.refused(err);
             }
-        };
-        self.output.extend_from_slice(&reply.to_wire());
-        true
+        }
+    }
+
+    fn refused(&mut self, err: DataError) {
+        self.gateway.metrics().message_refused();
+        self.output
+            .extend_from_slice(&data_error_reply(err).to_wire());
     }
 
     /// Reads more input; returns false when the connection should end.
@@ -235,10 +548,10 @@ impl Connection {
         let limits = self.gateway.limits();
         let wait_until = self.deadline.min(Instant::now() + limits.command_timeout);
         // At shutdown a session between commands replies 421, while one inside
-        // DATA gets the grace period to finish its message.
-        let may_close = self.data.is_none();
+        // a message gets the grace period to finish it.
+        let may_close = self.data.is_none() && self.chunk.is_none() && self.bdat.is_none();
         let read = tokio::select! {
-            read = tokio::time::timeout_at(wait_until, self.stream.read(&mut self.chunk)) => read,
+            read = tokio::time::timeout_at(wait_until, self.stream.read(&mut self.read_buffer)) => read,
             _ = self.closing.changed(), if may_close => {
                 let reply = Reply::shutting_down(self.gateway.hostname());
                 self.close(reply).await?;
@@ -254,7 +567,7 @@ impl Connection {
             }
             Ok(Ok(0)) => Ok(false),
             Ok(Ok(count)) => {
-                self.input.extend_from_slice(&self.chunk[..count]);
+                self.input.extend_from_slice(&self.read_buffer[..count]);
                 Ok(true)
             }
             Ok(Err(err)) => Err(err),
@@ -266,7 +579,11 @@ impl Connection {
             return Ok(());
         }
         let timeout = self.gateway.limits().command_timeout;
-        let written = tokio::time::timeout(timeout, self.stream.write_all(&self.output)).await;
+        let written = tokio::time::timeout(timeout, async {
+            self.stream.write_all(&self.output).await?;
+            self.stream.flush().await
+        })
+        .await;
         self.output.clear();
         match written {
             Ok(result) => result,

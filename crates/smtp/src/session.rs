@@ -1,40 +1,54 @@
 //! The SMTP session state machine, sans I/O: command lines in, replies and actions out.
+//!
+//! The session does not reply to MAIL and RCPT itself. It checks them and returns
+//! [`Action::Mail`] or [`Action::Rcpt`], the I/O loop asks the upstream MTA
+//! (or accepts locally when there is none), and [`Session::mail_replied`] or
+//! [`Session::rcpt_replied`] moves the state on with the real reply.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use smtp_proto::{Error as ParseError, Request};
+use smtp_proto::{
+    Error as ParseError, MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_BY_NOTIFY,
+    MAIL_BY_RETURN, MAIL_BY_TRACE, MAIL_CONPERM, MAIL_REQUIRETLS, MAIL_RET_FULL, MAIL_RET_HDRS,
+    MAIL_SMTPUTF8, MailFrom, RCPT_CONNEG, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE,
+    RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RCPT_RRVS_CONTINUE, RCPT_RRVS_REJECT, RcptTo, Request,
+};
 
 use crate::Limits;
 use crate::line::Line;
 use crate::reply::Reply;
+use crate::upstream::{Body, MailParams, RcptParams, Ret};
 
 /// The protocol state of a session. Every command checks its precondition against this
 /// before it acts, and every change goes through [`Session::enter`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Connected and greeted with 220; no EHLO or HELO yet.
+    /// Connected and greeted with 220, or TLS just started; no EHLO or HELO yet.
     Connected,
     /// EHLO or HELO accepted; no transaction open.
     Ready,
-    /// MAIL accepted.
-    Mail { from: String },
+    /// MAIL accepted; no recipient accepted yet.
+    Mail,
     /// MAIL and at least one RCPT accepted.
-    Rcpt { from: String, to: Vec<String> },
+    Rcpt,
     /// 354 sent; the message text is being read.
-    Data { from: String, to: Vec<String> },
+    Data,
+    /// At least one BDAT chunk received; the last one has not come yet.
+    Bdat,
     /// 221 or 421 sent; the connection closes.
     Closed,
 }
 
 impl State {
-    fn name(&self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             State::Connected => "connected",
             State::Ready => "ready",
-            State::Mail { .. } => "mail",
-            State::Rcpt { .. } => "rcpt",
-            State::Data { .. } => "data",
+            State::Mail => "mail",
+            State::Rcpt => "rcpt",
+            State::Data => "data",
+            State::Bdat => "bdat",
             State::Closed => "closed",
         }
     }
@@ -45,21 +59,69 @@ impl State {
 pub enum Action {
     /// Send the reply and read the next command.
     Reply(Reply),
+    /// Ask the upstream MTA (or accept locally), then pass the reply to
+    /// [`Session::mail_replied`] and send what it returns.
+    Mail(MailRequest),
+    /// Ask the upstream MTA (or accept locally), then pass the reply to
+    /// [`Session::rcpt_replied`] and send what it returns.
+    Rcpt(RcptRequest),
     /// Send the reply (354) and read the message text with a `DataReader`.
     StartData(Reply),
+    /// Read the next `size` bytes as a BDAT chunk of the message; `last` ends it.
+    Chunk { size: usize, last: bool },
+    /// Read the next `size` bytes and drop them, then send the reply. A BDAT
+    /// chunk is always read whole, even when it is refused, so that its bytes
+    /// are never taken for commands (RFC 3030 §2).
+    DiscardChunk { size: usize, reply: Reply },
+    /// Send the reply (220), drop any input buffered after the command, and
+    /// start the TLS handshake (RFC 3207 §4.2).
+    StartTls(Reply),
     /// Send the reply and close the connection.
     Close(Reply),
+}
+
+/// A MAIL command that passed the session's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRequest {
+    pub from: String,
+    pub params: MailParams,
+}
+
+/// A RCPT command that passed the session's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcptRequest {
+    pub to: String,
+    pub params: RcptParams,
+}
+
+/// What the proxy offers a client beyond the fixed extensions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// Offer STARTTLS: a certificate is configured.
+    pub starttls: bool,
 }
 
 /// One message's envelope, complete once the final dot has been read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transaction {
     pub mail_from: String,
+    /// The recipients the upstream MTA (or the local Maildir) accepted.
     pub rcpt_to: Vec<String>,
     pub helo: Option<String>,
     pub client_ip: IpAddr,
     /// Whether the client greeted with EHLO rather than HELO.
     pub esmtp: bool,
+    /// Whether the session runs over TLS.
+    pub tls: bool,
+    pub mail_params: MailParams,
+}
+
+/// The transaction being built from MAIL and RCPT.
+#[derive(Debug, Clone)]
+struct Pending {
+    from: String,
+    params: MailParams,
+    recipients: Vec<String>,
 }
 
 /// The protocol state of one client connection.
@@ -70,25 +132,57 @@ pub struct Session {
     client_ip: IpAddr,
     helo: Option<String>,
     esmtp: bool,
+    tls: bool,
+    features: Features,
     errors: u32,
     limits: Limits,
+    pending: Option<Pending>,
+    /// The MAIL or RCPT waiting for its reply from the I/O loop.
+    awaiting: Option<Awaiting>,
+}
+
+#[derive(Debug, Clone)]
+enum Awaiting {
+    Mail(MailRequest),
+    Rcpt(String),
 }
 
 impl Session {
-    pub fn new(hostname: &str, client_ip: IpAddr, limits: Limits) -> Session {
+    pub fn new(hostname: &str, client_ip: IpAddr, limits: Limits, features: Features) -> Session {
         Session {
             state: State::Connected,
             hostname: hostname.to_owned(),
             client_ip,
             helo: None,
             esmtp: false,
+            tls: false,
+            features,
             errors: 0,
             limits,
+            pending: None,
+            awaiting: None,
         }
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Returns whether a transaction is open, from an accepted MAIL to its final dot.
+    pub fn in_transaction(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn helo(&self) -> Option<&str> {
+        self.helo.as_deref()
+    }
+
+    pub fn is_esmtp(&self) -> bool {
+        self.esmtp
     }
 
     pub fn greeting(&self) -> Reply {
@@ -116,22 +210,72 @@ impl Session {
         }
     }
 
-    /// Ends the DATA phase: returns the envelope and opens the session for the next transaction.
+    /// Moves the state on after MAIL with the upstream's reply, and returns the reply for the client.
+    pub fn mail_replied(&mut self, reply: Reply) -> Reply {
+        let Some(Awaiting::Mail(request)) = self.awaiting.take() else {
+            return Reply::local_error();
+        };
+        if reply.is_positive() {
+            self.pending = Some(Pending {
+                from: request.from,
+                params: request.params,
+                recipients: Vec::new(),
+            });
+            self.enter(State::Mail);
+        }
+        reply
+    }
+
+    /// Moves the state on after RCPT with the upstream's reply, and returns the reply for the client.
+    pub fn rcpt_replied(&mut self, reply: Reply) -> Reply {
+        let Some(Awaiting::Rcpt(to)) = self.awaiting.take() else {
+            return Reply::local_error();
+        };
+        if reply.is_positive()
+            && let Some(pending) = self.pending.as_mut()
+        {
+            pending.recipients.push(to);
+            self.enter(State::Rcpt);
+        }
+        reply
+    }
+
+    /// Resets the session after the TLS handshake: the client must greet again (RFC 3207 §4.2).
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.esmtp = false;
+        self.pending = None;
+        self.enter(State::Connected);
+    }
+
+    /// Ends the message text: returns the envelope and opens the session for the next transaction.
     ///
     /// Returns `None` when no message was being read.
     pub fn finish_data(&mut self) -> Option<Transaction> {
-        let State::Data { from, to } = &self.state else {
+        if !matches!(self.state, State::Data | State::Bdat | State::Rcpt) {
             return None;
-        };
+        }
+        let pending = self.pending.take()?;
         let transaction = Transaction {
-            mail_from: from.clone(),
-            rcpt_to: to.clone(),
+            mail_from: pending.from,
+            rcpt_to: pending.recipients,
             helo: self.helo.clone(),
             client_ip: self.client_ip,
             esmtp: self.esmtp,
+            tls: self.tls,
+            mail_params: pending.params,
         };
         self.enter(State::Ready);
         Some(transaction)
+    }
+
+    /// Abandons the open transaction after a BDAT chunk was refused.
+    pub fn abort_transaction(&mut self) {
+        self.pending = None;
+        if self.state != State::Closed {
+            self.enter(State::Ready);
+        }
     }
 
     /// Marks the session closed after the I/O loop replied to a timeout or shutdown.
@@ -140,13 +284,28 @@ impl Session {
     }
 
     fn request(&mut self, request: Request<Cow<'_, str>>) -> Action {
+        if self.state == State::Bdat && !matches!(request, Request::Bdat { .. }) {
+            // RFC 3030 §2: between chunks only BDAT, RSET and QUIT make sense.
+            if !matches!(
+                request,
+                Request::Rset | Request::Quit | Request::Noop { .. }
+            ) {
+                return self.bad_sequence("BDAT transfer in progress, send BDAT or RSET");
+            }
+        }
         match request {
             Request::Ehlo { host } => self.hello(&host, true),
             Request::Helo { host } => self.hello(&host, false),
-            Request::Mail { from } => self.mail(&from.address, from.size),
-            Request::Rcpt { to } => self.rcpt(&to.address),
+            Request::Mail { from } => self.mail(from),
+            Request::Rcpt { to } => self.rcpt(to),
             Request::Data => self.data(),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size, is_last),
+            Request::StartTls => self.starttls(),
             Request::Rset => {
+                self.pending = None;
                 if self.state != State::Connected {
                     self.enter(State::Ready);
                 }
@@ -165,15 +324,9 @@ impl Session {
             Request::Help { .. } => Action::Reply(Reply::new(
                 214,
                 [2, 0, 0],
-                "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT",
-            )),
-            Request::Bdat { .. } => self.error(Reply::new(
-                502,
-                [5, 5, 1],
-                "BDAT is not supported; CHUNKING is not offered",
+                "Commands: EHLO HELO STARTTLS MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT",
             )),
             Request::Lhlo { .. }
-            | Request::StartTls
             | Request::Auth { .. }
             | Request::Expn { .. }
             | Request::Etrn { .. }
@@ -187,12 +340,13 @@ impl Session {
     }
 
     fn hello(&mut self, host: &str, esmtp: bool) -> Action {
-        if matches!(self.state, State::Data { .. } | State::Closed) {
+        if matches!(self.state, State::Data | State::Closed) {
             return self.bad_sequence("Unexpected greeting");
         }
         self.helo = Some(clean_helo(host));
         self.esmtp = esmtp;
         // A greeting resets any open transaction (RFC 5321 §4.1.4).
+        self.pending = None;
         self.enter(State::Ready);
         let greeting = format!("{} greets {}", self.hostname, self.client_ip);
         if !esmtp {
@@ -202,26 +356,46 @@ impl Session {
                 lines: vec![greeting],
             });
         }
+        let mut lines = vec![
+            greeting,
+            "PIPELINING".to_owned(),
+            format!("SIZE {}", self.limits.max_message_bytes),
+            "8BITMIME".to_owned(),
+            "SMTPUTF8".to_owned(),
+            "ENHANCEDSTATUSCODES".to_owned(),
+            "CHUNKING".to_owned(),
+            "DSN".to_owned(),
+        ];
+        if self.features.starttls && !self.tls {
+            lines.push("STARTTLS".to_owned());
+        }
         Action::Reply(Reply {
             code: 250,
             status: None,
-            lines: vec![
-                greeting,
-                "PIPELINING".to_owned(),
-                format!("SIZE {}", self.limits.max_message_bytes),
-                "8BITMIME".to_owned(),
-                "ENHANCEDSTATUSCODES".to_owned(),
-            ],
+            lines,
         })
     }
 
-    fn mail(&mut self, from: &str, declared_size: usize) -> Action {
+    fn starttls(&mut self) -> Action {
+        if !self.features.starttls {
+            return Action::Reply(Reply::new(502, [5, 5, 1], "STARTTLS is not offered"));
+        }
+        if self.tls {
+            return self.bad_sequence("TLS is already active");
+        }
+        if !matches!(self.state, State::Connected | State::Ready) {
+            return self.bad_sequence("STARTTLS is not allowed inside a transaction");
+        }
+        Action::StartTls(Reply::new(220, [2, 0, 0], "Ready to start TLS"))
+    }
+
+    fn mail(&mut self, from: MailFrom<Cow<'_, str>>) -> Action {
         match self.state {
             State::Ready => {}
             State::Connected => return self.bad_sequence("Send EHLO or HELO first"),
             _ => return self.bad_sequence("Nested MAIL command"),
         }
-        if declared_size > self.limits.max_message_bytes {
+        if from.size > self.limits.max_message_bytes {
             return Action::Reply(Reply::new(
                 552,
                 [5, 3, 4],
@@ -231,22 +405,59 @@ impl Session {
                 ),
             ));
         }
-        self.enter(State::Mail {
-            from: from.to_owned(),
-        });
-        Action::Reply(Reply::new(250, [2, 1, 0], "Ok"))
+        if let Some(parameter) = unoffered_mail_parameter(&from) {
+            return self.error(Reply::new(
+                555,
+                [5, 5, 4],
+                format!("Unsupported parameter {parameter}"),
+            ));
+        }
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !self.esmtp && from.flags != 0 {
+            return self.error(Reply::new(555, [5, 5, 4], "MAIL parameters need EHLO"));
+        }
+        if !smtputf8 && !from.address.is_ascii() {
+            return Action::Reply(needs_smtputf8());
+        }
+        let body = if from.flags & MAIL_BODY_8BITMIME != 0 {
+            Some(Body::EightBitMime)
+        } else if from.flags & MAIL_BODY_7BIT != 0 {
+            Some(Body::SevenBit)
+        } else {
+            None
+        };
+        let ret = if from.flags & MAIL_RET_FULL != 0 {
+            Some(Ret::Full)
+        } else if from.flags & MAIL_RET_HDRS != 0 {
+            Some(Ret::Headers)
+        } else {
+            None
+        };
+        let request = MailRequest {
+            from: from.address.into_owned(),
+            params: MailParams {
+                size: (from.size > 0).then_some(from.size),
+                body,
+                smtputf8,
+                ret,
+                envid: from.env_id.map(Cow::into_owned),
+            },
+        };
+        self.awaiting = Some(Awaiting::Mail(request.clone()));
+        Action::Mail(request)
     }
 
-    fn rcpt(&mut self, to: &str) -> Action {
-        if to.is_empty() {
+    fn rcpt(&mut self, to: RcptTo<Cow<'_, str>>) -> Action {
+        if to.address.is_empty() {
             return self.error(Reply::new(501, [5, 1, 3], "Empty recipient address"));
         }
-        let (from, mut recipients) = match &self.state {
-            State::Mail { from } => (from.clone(), Vec::new()),
-            State::Rcpt { from, to } => (from.clone(), to.clone()),
-            _ => return self.bad_sequence("Need MAIL command"),
+        let Some(pending) = &self.pending else {
+            return self.bad_sequence("Need MAIL command");
         };
-        if recipients.len() >= self.limits.max_recipients {
+        if !matches!(self.state, State::Mail | State::Rcpt) {
+            return self.bad_sequence("Need MAIL command");
+        }
+        if pending.recipients.len() >= self.limits.max_recipients {
             return Action::Reply(Reply::new(
                 452,
                 [4, 5, 3],
@@ -256,28 +467,70 @@ impl Session {
                 ),
             ));
         }
-        recipients.push(to.to_owned());
-        self.enter(State::Rcpt {
-            from,
-            to: recipients,
-        });
-        Action::Reply(Reply::new(250, [2, 1, 5], "Ok"))
+        if to.flags & (RCPT_CONNEG | RCPT_RRVS_REJECT | RCPT_RRVS_CONTINUE) != 0 || to.rrvs != 0 {
+            return self.error(Reply::new(555, [5, 5, 4], "Unsupported RCPT parameter"));
+        }
+        if !pending.params.smtputf8 && !to.address.is_ascii() {
+            return Action::Reply(needs_smtputf8());
+        }
+        let notify = [
+            (RCPT_NOTIFY_NEVER, "NEVER"),
+            (RCPT_NOTIFY_SUCCESS, "SUCCESS"),
+            (RCPT_NOTIFY_FAILURE, "FAILURE"),
+            (RCPT_NOTIFY_DELAY, "DELAY"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| to.flags & flag != 0)
+        .map(|(_, name)| name)
+        .collect();
+        let request = RcptRequest {
+            to: to.address.into_owned(),
+            params: RcptParams {
+                notify,
+                orcpt: to.orcpt.map(Cow::into_owned),
+            },
+        };
+        self.awaiting = Some(Awaiting::Rcpt(request.to.clone()));
+        Action::Rcpt(request)
     }
 
     fn data(&mut self) -> Action {
-        let (from, to) = match &self.state {
-            State::Rcpt { from, to } => (from.clone(), to.clone()),
-            State::Mail { .. } => {
-                return self.bad_sequence("No valid recipients");
-            }
+        match self.state {
+            State::Rcpt => {}
+            State::Mail => return self.bad_sequence("No valid recipients"),
             _ => return self.bad_sequence("Need MAIL and RCPT commands"),
-        };
-        self.enter(State::Data { from, to });
+        }
+        self.enter(State::Data);
         Action::StartData(Reply {
             code: 354,
             status: None,
             lines: vec!["End data with <CR><LF>.<CR><LF>".to_owned()],
         })
+    }
+
+    fn bdat(&mut self, size: usize, last: bool) -> Action {
+        match self.state {
+            State::Rcpt | State::Bdat => {}
+            State::Mail => {
+                return self.discard(size, Reply::new(503, [5, 5, 1], "No valid recipients"));
+            }
+            _ => {
+                return self.discard(
+                    size,
+                    Reply::new(503, [5, 5, 1], "Need MAIL and RCPT commands"),
+                );
+            }
+        }
+        self.enter(State::Bdat);
+        Action::Chunk { size, last }
+    }
+
+    /// Refuses a BDAT chunk, which must still be read whole.
+    fn discard(&mut self, size: usize, reply: Reply) -> Action {
+        match self.error(reply) {
+            Action::Reply(reply) => Action::DiscardChunk { size, reply },
+            other => other,
+        }
     }
 
     fn parse_error(&mut self, err: ParseError) -> Action {
@@ -333,6 +586,47 @@ impl Session {
     }
 }
 
+fn needs_smtputf8() -> Reply {
+    Reply::new(553, [5, 6, 7], "Non-ASCII address without SMTPUTF8 in MAIL")
+}
+
+/// Returns the name of a MAIL parameter whose extension the proxy does not
+/// offer. smtp-proto parses them all, but RFC 5321 §4.1.1.11 has a server
+/// reject parameters it did not announce.
+fn unoffered_mail_parameter(from: &MailFrom<Cow<'_, str>>) -> Option<&'static str> {
+    if from.flags & MAIL_BODY_BINARYMIME != 0 {
+        return Some("BODY=BINARYMIME");
+    }
+    if from.flags & MAIL_REQUIRETLS != 0 {
+        return Some("REQUIRETLS");
+    }
+    if from.flags & MAIL_CONPERM != 0 {
+        return Some("CONPERM");
+    }
+    if from.flags & (MAIL_BY_NOTIFY | MAIL_BY_RETURN | MAIL_BY_TRACE) != 0 || from.by != 0 {
+        return Some("BY");
+    }
+    if from.auth.is_some() {
+        return Some("AUTH");
+    }
+    if from.hold_for != 0 || from.hold_until != 0 {
+        return Some("HOLDFOR");
+    }
+    if from.mt_priority != 0 {
+        return Some("MT-PRIORITY");
+    }
+    if from.mtrk.is_some() {
+        return Some("MTRK");
+    }
+    if from.solicit.is_some() {
+        return Some("SOLICIT");
+    }
+    if from.trans_id.is_some() {
+        return Some("TRANSID");
+    }
+    None
+}
+
 /// Cleans the EHLO or HELO argument for a Received header: printable ASCII
 /// without spaces, at most 255 characters (the maximum domain length).
 fn clean_helo(host: &str) -> String {
@@ -354,16 +648,32 @@ mod tests {
                 max_recipients: 2,
                 ..Limits::default()
             },
+            Features::default(),
         )
     }
 
     fn say(session: &mut Session, line: &str) -> Action {
-        session.command(Line::Complete(line.as_bytes().to_vec()))
+        let action = session.command(Line::Complete(line.as_bytes().to_vec()));
+        // Accept MAIL and RCPT locally, as the proxy does without an upstream.
+        match action {
+            Action::Mail(_) => {
+                Action::Reply(session.mail_replied(Reply::new(250, [2, 1, 0], "Ok")))
+            }
+            Action::Rcpt(_) => {
+                Action::Reply(session.rcpt_replied(Reply::new(250, [2, 1, 5], "Ok")))
+            }
+            other => other,
+        }
     }
 
     fn code(action: &Action) -> u16 {
         match action {
-            Action::Reply(reply) | Action::StartData(reply) | Action::Close(reply) => reply.code,
+            Action::Reply(reply)
+            | Action::StartData(reply)
+            | Action::StartTls(reply)
+            | Action::DiscardChunk { reply, .. }
+            | Action::Close(reply) => reply.code,
+            Action::Mail(_) | Action::Rcpt(_) | Action::Chunk { .. } => 0,
         }
     }
 
@@ -384,7 +694,36 @@ mod tests {
             transaction.map(|t| (t.mail_from, t.rcpt_to)),
             Some(("a@b.test".to_owned(), vec!["c@d.test".to_owned()]))
         );
-        assert_eq!(session.state(), &State::Ready);
+        assert_eq!(session.state(), State::Ready);
+    }
+
+    #[test]
+    fn refused_recipient_is_left_out() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+        say(&mut session, "MAIL FROM:<a@b.test>\r\n");
+        say(&mut session, "RCPT TO:<c@d.test>\r\n");
+
+        let action = session.command(Line::Complete(b"RCPT TO:<nobody@d.test>\r\n".to_vec()));
+        assert!(matches!(action, Action::Rcpt(_)), "{action:?}");
+        let reply = session.rcpt_replied(Reply::new(550, [5, 1, 1], "no such user"));
+        assert_eq!(reply.code, 550);
+        say(&mut session, "DATA\r\n");
+
+        let transaction = session.finish_data().expect("transaction");
+        assert_eq!(transaction.rcpt_to, vec!["c@d.test".to_owned()]);
+    }
+
+    #[test]
+    fn refused_mail_opens_no_transaction() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+        session.command(Line::Complete(b"MAIL FROM:<a@b.test>\r\n".to_vec()));
+
+        session.mail_replied(Reply::new(451, [4, 4, 1], "later"));
+
+        assert_eq!(session.state(), State::Ready);
+        assert_eq!(code(&say(&mut session, "RCPT TO:<c@d.test>\r\n")), 503);
     }
 
     #[test]
@@ -417,7 +756,7 @@ mod tests {
             matches!(third, Action::Close(ref reply) if reply.code == 421),
             "{third:?}"
         );
-        assert_eq!(session.state(), &State::Closed);
+        assert_eq!(session.state(), State::Closed);
     }
 
     #[test]
@@ -428,6 +767,107 @@ mod tests {
         let action = say(&mut session, "MAIL FROM:<a@b.test> SIZE=999999999999\r\n");
 
         assert_eq!(code(&action), 552);
+    }
+
+    #[test]
+    fn unoffered_parameters_are_refused() {
+        let cases = [
+            ("binarymime", "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\n"),
+            ("requiretls", "MAIL FROM:<a@b.test> REQUIRETLS\r\n"),
+            ("auth", "MAIL FROM:<a@b.test> AUTH=<>\r\n"),
+        ];
+        for (case, line) in cases {
+            let mut session = session();
+            say(&mut session, "EHLO client.test\r\n");
+
+            assert_eq!(code(&say(&mut session, line)), 555, "{case}");
+        }
+    }
+
+    #[test]
+    fn utf8_address_needs_smtputf8() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+
+        assert_eq!(code(&say(&mut session, "MAIL FROM:<josé@b.test>\r\n")), 553);
+        let accepted = say(&mut session, "MAIL FROM:<josé@b.test> SMTPUTF8\r\n");
+        assert_eq!(code(&accepted), 250);
+    }
+
+    #[test]
+    fn dsn_parameters_are_kept() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+
+        let action = session.command(Line::Complete(
+            b"MAIL FROM:<a@b.test> RET=HDRS ENVID=QQ+2B1\r\n".to_vec(),
+        ));
+        let Action::Mail(request) = action else {
+            panic!("{action:?}");
+        };
+        assert_eq!(request.params.ret, Some(Ret::Headers));
+        assert_eq!(request.params.envid.as_deref(), Some("QQ+1"));
+        session.mail_replied(Reply::ok());
+
+        let action = session.command(Line::Complete(
+            b"RCPT TO:<c@d.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c@d.test\r\n".to_vec(),
+        ));
+        let Action::Rcpt(request) = action else {
+            panic!("{action:?}");
+        };
+        assert_eq!(request.params.notify, vec!["SUCCESS", "FAILURE"]);
+        assert_eq!(request.params.orcpt.as_deref(), Some("c@d.test"));
+    }
+
+    #[test]
+    fn bdat_without_recipients_is_discarded() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+
+        let action = say(&mut session, "BDAT 10 LAST\r\n");
+
+        assert!(
+            matches!(action, Action::DiscardChunk { size: 10, ref reply } if reply.code == 503),
+            "{action:?}"
+        );
+    }
+
+    #[test]
+    fn data_inside_bdat_is_bad_sequence() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+        say(&mut session, "MAIL FROM:<a@b.test>\r\n");
+        say(&mut session, "RCPT TO:<c@d.test>\r\n");
+        assert_eq!(
+            say(&mut session, "BDAT 4\r\n"),
+            Action::Chunk {
+                size: 4,
+                last: false
+            }
+        );
+
+        assert_eq!(code(&say(&mut session, "DATA\r\n")), 503);
+    }
+
+    #[test]
+    fn starttls_resets_greeting() {
+        let mut session = Session::new(
+            "mx.test",
+            IpAddr::from([192, 0, 2, 1]),
+            Limits::default(),
+            Features { starttls: true },
+        );
+        say(&mut session, "EHLO client.test\r\n");
+
+        assert!(matches!(
+            say(&mut session, "STARTTLS\r\n"),
+            Action::StartTls(_)
+        ));
+        session.tls_started();
+
+        assert_eq!(session.state(), State::Connected);
+        assert_eq!(code(&say(&mut session, "MAIL FROM:<a@b.test>\r\n")), 503);
+        assert_eq!(code(&say(&mut session, "STARTTLS\r\n")), 503);
     }
 
     #[test]

@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gatehouse_engine::tagging::TagOptions;
 use gatehouse_engine::{Engine, Limits as EngineLimits};
 use gatehouse_graph::RedbGraph;
 use gatehouse_policy::Policy;
 use gatehouse_quarantine::{Quarantine, QuarantineId};
-use gatehouse_smtp::{Delivery, Gateway, Limits, Maildir, Upstream};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use gatehouse_smtp::{
+    Delivery, FailureAction, Gateway, Limits, Maildir, Upstream, UpstreamTimeouts,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
@@ -45,6 +48,16 @@ struct Proxy {
 
 impl Proxy {
     async fn start(policy: &str, upstream: Option<String>, limits: Limits) -> Proxy {
+        Proxy::start_with(policy, upstream, limits, |gateway| gateway).await
+    }
+
+    /// Starts the proxy with a gateway that `configure` may change first.
+    async fn start_with(
+        policy: &str,
+        upstream: Option<String>,
+        limits: Limits,
+        configure: impl FnOnce(Gateway) -> Gateway,
+    ) -> Proxy {
         let folder = tempfile::tempdir().expect("temporary folder");
         let policy = Policy::from_toml(policy, "test policy").expect("valid policy");
         let graph = RedbGraph::open(&folder.path().join("graph.redb")).expect("graph opens");
@@ -60,14 +73,20 @@ impl Proxy {
             Some(address) => Delivery::Upstream(Upstream {
                 address,
                 hostname: "mx.test".to_owned(),
-                timeout: Duration::from_secs(5),
+                timeouts: UpstreamTimeouts::default().capped(Duration::from_secs(5)),
             }),
             None => Delivery::Maildir(Maildir {
                 path: folder.path().join("delivered"),
                 hostname: "mx.test".to_owned(),
             }),
         };
-        let gateway = Gateway::new(Arc::new(engine), quarantine, delivery, "mx.test", limits);
+        let gateway = configure(Gateway::new(
+            Arc::new(engine),
+            quarantine,
+            delivery,
+            "mx.test",
+            limits,
+        ));
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
@@ -87,12 +106,18 @@ impl Proxy {
         self.folder.path().join(name)
     }
 
-    async fn stop(mut self) {
+    async fn stop(self) {
+        self.stop_returning_folder().await;
+    }
+
+    /// Stops the proxy and returns its folder for checks after the stop.
+    async fn stop_returning_folder(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let stopped = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
         assert!(stopped.is_ok(), "proxy did not stop");
+        self.folder
     }
 }
 
@@ -170,7 +195,10 @@ async fn ehlo_lists_extensions() {
          S: 250-PIPELINING
          S: 250-SIZE 52428800
          S: 250-8BITMIME
-         S: 250 ENHANCEDSTATUSCODES
+         S: 250-SMTPUTF8
+         S: 250-ENHANCEDSTATUSCODES
+         S: 250-CHUNKING
+         S: 250 DSN
          C: QUIT
          S: 221 2.0.0 mx.test closing connection",
     )
@@ -186,6 +214,9 @@ async fn delivered_message_lands_in_maildir() {
         proxy.address,
         "S: 220 *
          C: EHLO client.test
+         S: 250-*
+         S: 250-*
+         S: 250-*
          S: 250-*
          S: 250-*
          S: 250-*
@@ -273,7 +304,10 @@ async fn pipelined_commands_get_replies_in_order() {
          S: 250-*
          S: 250-*
          S: 250-*
-         S: 250 ENHANCEDSTATUSCODES
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250 DSN
          S: 250 2.1.0 Ok
          S: 250 2.1.5 Ok
          S: 250 2.1.5 Ok
@@ -359,6 +393,9 @@ async fn oversized_message_is_refused_and_session_continues() {
              S: 250-*
              S: 250-SIZE 100
              S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
              S: 250 *
              C: MAIL FROM:<a@partner.test> SIZE=500
              S: 552 5.3.4 Message size exceeds the maximum of 100 bytes
@@ -421,7 +458,7 @@ async fn sequence_errors_then_421() {
 }
 
 #[tokio::test]
-async fn upstream_unreachable_defers_and_keeps_nothing() {
+async fn upstream_unreachable_defers_at_mail() {
     // A port that was just free: nothing listens on it.
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = closed.local_addr().expect("address").to_string();
@@ -430,20 +467,13 @@ async fn upstream_unreachable_defers_and_keeps_nothing() {
 
     dialog(
         proxy.address,
-        &format!(
-            "S: 220 *
-             C: HELO client.test
-             S: 250 *
-             C: MAIL FROM:<a@partner.test>
-             S: 250 *
-             C: RCPT TO:<b@example.com>
-             S: 250 *
-             C: DATA
-             S: 354 *
-             R: {}.\\r\\n
-             S: 451 4.4.1 Upstream unavailable, try again later",
-            MESSAGE.replace("\r\n", "\\r\\n")
-        ),
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         C: MAIL FROM:<a@partner.test>
+         S: 451 4.4.1 Upstream unavailable, try again later
+         C: RCPT TO:<b@example.com>
+         S: 503 5.5.1 Need MAIL command",
     )
     .await;
 
@@ -473,9 +503,14 @@ struct Received {
     message: Vec<u8>,
 }
 
-/// Starts a minimal upstream MTA. It rejects `RCPT TO:<nobody@...>` with
-/// 550, accepts the rest, and records the commands and the message text.
-async fn mock_upstream() -> (String, Arc<Mutex<Vec<Received>>>) {
+/// The EHLO reply of a plain upstream MTA.
+const PLAIN_EHLO: &[u8] = b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n";
+
+/// Starts a minimal upstream MTA that replies to EHLO with `ehlo`. It rejects
+/// `RCPT TO:<nobody@...>` with 550, accepts the rest, takes the message with
+/// DATA or BDAT, answers XCLIENT with a new greeting, and records the
+/// commands and the message text of each transaction.
+async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -495,7 +530,9 @@ async fn mock_upstream() -> (String, Arc<Mutex<Vec<Received>>>) {
                     }
                     current.commands.push(line.trim_end().to_owned());
                     let reply: &[u8] = if line.starts_with("EHLO") {
-                        b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n"
+                        ehlo
+                    } else if line.starts_with("XCLIENT") {
+                        b"220 upstream.test ESMTP\r\n"
                     } else if line.starts_with("RCPT TO:<nobody@") {
                         b"550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n"
                     } else if line.starts_with("DATA") {
@@ -510,6 +547,18 @@ async fn mock_upstream() -> (String, Arc<Mutex<Vec<Received>>>) {
                             }
                             current.message.extend_from_slice(&data_line);
                         }
+                        b"250 2.0.0 Ok: queued as UPSTREAM1\r\n"
+                    } else if let Some(size) = line.strip_prefix("BDAT ") {
+                        let size: usize = size
+                            .split_whitespace()
+                            .next()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0);
+                        let mut chunk = vec![0u8; size];
+                        if reader.read_exact(&mut chunk).await.is_err() {
+                            return;
+                        }
+                        current.message.extend_from_slice(&chunk);
                         b"250 2.0.0 Ok: queued as UPSTREAM1\r\n"
                     } else if line.starts_with("QUIT") {
                         let _ = writer.write_all(b"221 2.0.0 Bye\r\n").await;
@@ -528,13 +577,16 @@ async fn mock_upstream() -> (String, Arc<Mutex<Vec<Received>>>) {
 
 #[tokio::test]
 async fn relay_passes_message_and_upstream_reply() {
-    let (upstream, log) = mock_upstream().await;
+    let (upstream, log) = mock_upstream(PLAIN_EHLO).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
 
     dialog(
         proxy.address,
         "S: 220 *
          C: EHLO client.test
+         S: 250-*
+         S: 250-*
+         S: 250-*
          S: 250-*
          S: 250-*
          S: 250-*
@@ -560,10 +612,7 @@ async fn relay_passes_message_and_upstream_reply() {
     assert_eq!(received.len(), 1);
     let commands = &received[0].commands;
     assert_eq!(commands[0], "EHLO mx.test");
-    assert!(
-        commands[1].starts_with("MAIL FROM:<partner@partner.test> BODY=8BITMIME SIZE="),
-        "{commands:?}"
-    );
+    assert_eq!(commands[1], "MAIL FROM:<partner@partner.test>");
     assert_eq!(commands[2], "RCPT TO:<alice@example.com>");
     assert_eq!(commands[3], "RCPT TO:<bob@example.com>");
     let message = String::from_utf8(received[0].message.clone()).expect("utf-8");
@@ -578,8 +627,8 @@ async fn relay_passes_message_and_upstream_reply() {
 }
 
 #[tokio::test]
-async fn upstream_rejection_is_passed_on() {
-    let (upstream, log) = mock_upstream().await;
+async fn refused_recipient_gets_upstream_reply_others_delivered() {
+    let (upstream, log) = mock_upstream(PLAIN_EHLO).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
 
     dialog(
@@ -589,13 +638,17 @@ async fn upstream_rejection_is_passed_on() {
              C: HELO client.test
              S: 250 *
              C: MAIL FROM:<partner@partner.test>
-             S: 250 *
+             S: 250 2.0.0 Ok
              C: RCPT TO:<nobody@example.com>
-             S: 250 *
+             S: 550 5.1.1 <nobody@example.com>: Recipient address rejected
+             C: RCPT TO:<alice@example.com>
+             S: 250 2.0.0 Ok
              C: DATA
              S: 354 *
              R: {}.\\r\\n
-             S: 550 5.1.1 <nobody@example.com>: Recipient address rejected",
+             S: 250 2.0.0 Ok: queued as UPSTREAM1
+             C: QUIT
+             S: 221 *",
             MESSAGE.replace("\r\n", "\\r\\n")
         ),
     )
@@ -603,11 +656,13 @@ async fn upstream_rejection_is_passed_on() {
     proxy.stop().await;
 
     let received = log.lock().expect("log lock").clone();
-    assert!(
-        received
-            .iter()
-            .all(|transaction| transaction.message.is_empty())
-    );
+    assert_eq!(received.len(), 1);
+    let commands = &received[0].commands;
+    assert_eq!(commands[2], "RCPT TO:<nobody@example.com>");
+    assert_eq!(commands[3], "RCPT TO:<alice@example.com>");
+    assert_eq!(commands[4], "DATA");
+    let message = String::from_utf8(received[0].message.clone()).expect("utf-8");
+    assert!(message.ends_with(MESSAGE), "{message}");
 }
 
 /// Builds the script of one transaction of MESSAGE that expects `final_reply` after the dot.
@@ -746,5 +801,659 @@ async fn disconnect_inside_data_keeps_nothing() {
 
     assert!(files_in(&proxy.path("delivered/new")).is_empty());
     assert!(files_in(&proxy.path("delivered/tmp")).is_empty());
+    proxy.stop().await;
+}
+
+/// Escapes CR and LF for an `R:` script line.
+fn raw(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+#[tokio::test]
+async fn bdat_chunks_are_delivered_whole() {
+    let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
+    let first = "Subject: chunks\r\n\r\n";
+    let second = "RSET\r\nMAIL FROM:<evil@example.com>\r\n";
+
+    // The second chunk holds command text: inside BDAT it is message text.
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             R: EHLO client.test\\r\\nMAIL FROM:<a@partner.test>\\r\\nRCPT TO:<b@example.com>\\r\\n
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250 DSN
+             S: 250 2.1.0 Ok
+             S: 250 2.1.5 Ok
+             R: BDAT {} \\r\\n{}BDAT {} LAST\\r\\n{}
+             S: 250 2.0.0 {} octets received
+             S: 250 2.0.0 Ok: delivered as *
+             C: NOOP
+             S: 250 2.0.0 Ok",
+            first.len(),
+            raw(first),
+            second.len(),
+            raw(second),
+            first.len()
+        ),
+    )
+    .await;
+
+    let delivered = files_in(&proxy.path("delivered/new"));
+    assert_eq!(delivered.len(), 1);
+    let text = std::fs::read_to_string(&delivered[0]).expect("delivered file");
+    assert!(text.ends_with(&format!("{first}{second}")), "{text}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn bdat_bare_lf_is_rejected() {
+    let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
+    let chunk = "Subject: x\r\n\r\nhi\n.\nMAIL FROM:<admin@example.com>\r\n";
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<a@partner.test>
+             S: 250 *
+             C: RCPT TO:<b@example.com>
+             S: 250 *
+             R: BDAT {} LAST\\r\\n{}
+             S: 550 5.6.0 Message contains a bare CR or LF; lines must end with CRLF
+             C: NOOP
+             S: 250 2.0.0 Ok",
+            chunk.len(),
+            raw(chunk)
+        ),
+    )
+    .await;
+
+    assert!(files_in(&proxy.path("delivered/new")).is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn bdat_over_size_is_refused_and_drained() {
+    let limits = Limits {
+        max_message_bytes: 10,
+        ..Limits::default()
+    };
+    let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
+    let big = "x".repeat(20);
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<a@partner.test>
+             S: 250 *
+             C: RCPT TO:<b@example.com>
+             S: 250 *
+             R: BDAT 20\\r\\n{big}BDAT 4 LAST\\r\\nNOOP
+             S: 552 5.3.4 Message exceeds the maximum size of 10 bytes
+             S: 503 5.5.1 Need MAIL and RCPT commands
+             C: NOOP
+             S: 250 2.0.0 Ok"
+        ),
+    )
+    .await;
+
+    assert!(files_in(&proxy.path("delivered/new")).is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn bdat_before_mail_is_drained() {
+    let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
+
+    // The 4 bytes `QUIT` are the chunk, not a command.
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         R: BDAT 4 LAST\\r\\nQUIT
+         S: 503 5.5.1 Need MAIL and RCPT commands
+         C: NOOP
+         S: 250 2.0.0 Ok",
+    )
+    .await;
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_with_chunking_gets_bdat() {
+    let (upstream, log) =
+        mock_upstream(b"250-upstream.test\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n")
+            .await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: EHLO client.test
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250 *
+             C: MAIL FROM:<josé@partner.test> SMTPUTF8
+             S: 250 *
+             C: RCPT TO:<alice@example.com>
+             S: 250 *
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 250 2.0.0 Ok: queued as UPSTREAM1",
+            raw(MESSAGE)
+        ),
+    )
+    .await;
+    proxy.stop().await;
+
+    let received = log.lock().expect("log lock").clone();
+    let commands = &received[0].commands;
+    assert_eq!(commands[1], "MAIL FROM:<josé@partner.test> SMTPUTF8");
+    assert!(commands[3].starts_with("BDAT "), "{commands:?}");
+    assert!(commands[3].ends_with(" LAST"), "{commands:?}");
+    let message = String::from_utf8(received[0].message.clone()).expect("utf-8");
+    assert!(message.contains(" with UTF8SMTP id "), "{message}");
+    assert!(message.ends_with(MESSAGE), "{message}");
+}
+
+#[tokio::test]
+async fn smtputf8_without_upstream_support_is_refused() {
+    let (upstream, _log) = mock_upstream(PLAIN_EHLO).await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: EHLO client.test
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250 *
+         C: MAIL FROM:<josé@partner.test>
+         S: 553 5.6.7 Non-ASCII address without SMTPUTF8 in MAIL
+         C: MAIL FROM:<josé@partner.test> SMTPUTF8
+         S: 553 5.6.7 The server behind this gateway does not support SMTPUTF8",
+    )
+    .await;
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn xclient_names_real_client() {
+    let (upstream, log) =
+        mock_upstream(b"250-upstream.test\r\n250-XCLIENT NAME ADDR PROTO HELO\r\n250 8BITMIME\r\n")
+            .await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: queued as UPSTREAM1"),
+    )
+    .await;
+    proxy.stop().await;
+
+    let received = log.lock().expect("log lock").clone();
+    let commands = &received[0].commands;
+    assert_eq!(commands[0], "EHLO mx.test");
+    assert_eq!(
+        commands[1],
+        "XCLIENT NAME=[UNAVAILABLE] ADDR=127.0.0.1 PROTO=SMTP HELO=client.test"
+    );
+    assert_eq!(commands[2], "EHLO mx.test");
+    assert_eq!(commands[3], "MAIL FROM:<partner@partner.test>");
+}
+
+#[tokio::test]
+async fn xforward_precedes_each_mail() {
+    let (upstream, log) = mock_upstream(
+        b"250-upstream.test\r\n250-XFORWARD NAME ADDR PROTO HELO SOURCE\r\n250 8BITMIME\r\n",
+    )
+    .await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: queued as UPSTREAM1"),
+    )
+    .await;
+    proxy.stop().await;
+
+    let received = log.lock().expect("log lock").clone();
+    let commands = &received[0].commands;
+    assert_eq!(
+        commands[1],
+        "XFORWARD NAME=[UNAVAILABLE] ADDR=127.0.0.1 PROTO=SMTP HELO=client.test"
+    );
+    assert_eq!(commands[2], "MAIL FROM:<partner@partner.test>");
+}
+
+#[tokio::test]
+async fn dsn_parameters_reach_upstream() {
+    let (upstream, log) =
+        mock_upstream(b"250-upstream.test\r\n250-DSN\r\n250 SIZE 1000000\r\n").await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: EHLO client.test
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250-*
+         S: 250 *
+         C: MAIL FROM:<a@partner.test> SIZE=300 RET=HDRS ENVID=abc+2Bdef
+         S: 250 *
+         C: RCPT TO:<b@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;b@example.com
+         S: 250 *
+         C: QUIT
+         S: 221 *",
+    )
+    .await;
+    proxy.stop().await;
+
+    let received = log.lock().expect("log lock").clone();
+    let commands = &received[0].commands;
+    assert_eq!(
+        commands[1],
+        "MAIL FROM:<a@partner.test> SIZE=300 RET=HDRS ENVID=abc+2Bdef"
+    );
+    assert_eq!(
+        commands[2],
+        "RCPT TO:<b@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;b@example.com"
+    );
+}
+
+#[tokio::test]
+async fn mail_loop_is_rejected() {
+    let limits = Limits {
+        max_received_headers: 3,
+        ..Limits::default()
+    };
+    let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
+    let looped = format!(
+        "{}{MESSAGE}",
+        "Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n".repeat(3)
+    );
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<a@partner.test>
+             S: 250 *
+             C: RCPT TO:<b@example.com>
+             S: 250 *
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 554 5.4.6 Too many hops (3 Received header fields), mail loop suspected",
+            raw(&looped)
+        ),
+    )
+    .await;
+
+    assert!(files_in(&proxy.path("delivered/new")).is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn analysis_timeout_tempfails() {
+    let limits = Limits {
+        analysis_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let proxy = Proxy::start_with(DELIVER_ALL, None, limits, |gateway| {
+        gateway.with_analysis_delay(Duration::from_secs(2))
+    })
+    .await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("451 4.3.0 Message could not be scanned, try again later"),
+    )
+    .await;
+
+    assert!(files_in(&proxy.path("delivered/new")).is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn analysis_timeout_may_deliver_with_header() {
+    let limits = Limits {
+        analysis_timeout: Duration::from_millis(100),
+        on_analysis_failure: FailureAction::Deliver,
+        ..Limits::default()
+    };
+    let proxy = Proxy::start_with(HOLD_ALL, None, limits, |gateway| {
+        gateway.with_analysis_delay(Duration::from_secs(2))
+    })
+    .await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: delivered as *"),
+    )
+    .await;
+
+    let delivered = files_in(&proxy.path("delivered/new"));
+    assert_eq!(delivered.len(), 1);
+    let text = std::fs::read_to_string(&delivered[0]).expect("delivered file");
+    assert!(
+        text.contains("\r\nX-Gatehouse-Unscanned: analysis timed out after 0.1 s\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with(MESSAGE), "{text}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn idle_client_times_out_with_421() {
+    let limits = Limits {
+        command_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
+
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         S: 421 4.4.2 mx.test timed out waiting for input, closing connection",
+    )
+    .await;
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn session_deadline_ends_busy_session() {
+    let limits = Limits {
+        session_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
+    let stream = TcpStream::connect(proxy.address).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    let mut lines = Vec::new();
+
+    // NOOP every 100 ms never lets the command timeout trip, only the deadline.
+    for _ in 0..20 {
+        let _ = writer.write_all(b"NOOP\r\n").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        let mut line = String::new();
+        match tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await {
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => lines.push(line),
+        }
+    }
+
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("421 4.4.2 mx.test timed out waiting for input, closing connection\r\n")
+    );
+    assert!(lines.len() < 12, "{lines:?}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn session_inside_data_finishes_at_shutdown() {
+    let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
+    let stream = TcpStream::connect(proxy.address).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.expect("greeting");
+    writer
+        .write_all(b"HELO client.test\r\nMAIL FROM:<a@partner.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: half\r\n")
+        .await
+        .expect("write");
+    for _ in 0..4 {
+        line.clear();
+        reader.read_line(&mut line).await.expect("reply");
+    }
+    assert!(line.starts_with("354 "), "{line}");
+
+    let stopping = tokio::spawn(proxy.stop_returning_folder());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    writer.write_all(b"\r\nrest\r\n.\r\n").await.expect("write");
+    line.clear();
+    reader.read_line(&mut line).await.expect("final reply");
+
+    assert!(line.starts_with("250 2.0.0 Ok: delivered as "), "{line}");
+    let folder = stopping.await.expect("proxy stopped");
+    assert_eq!(files_in(&folder.path().join("delivered/new")).len(), 1);
+}
+
+#[tokio::test]
+async fn tagging_adds_prefix_and_banner() {
+    let options = TagOptions {
+        subject_prefix: Some("[External]".to_owned()),
+        banner_text: Some("First message from this sender.".to_owned()),
+        banner_html: None,
+    };
+    let proxy = Proxy::start_with(TAG_FIRST_CONTACT, None, Limits::default(), |gateway| {
+        gateway.with_tagging(options)
+    })
+    .await;
+
+    dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: delivered as *"),
+    )
+    .await;
+
+    let delivered = files_in(&proxy.path("delivered/new"));
+    let text = std::fs::read_to_string(&delivered[0]).expect("delivered file");
+    assert!(text.contains("\r\nSubject: [External] hello\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\nFirst message from this sender.\r\n\r\nSee you tomorrow.\r\n"),
+        "{text}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn forged_verdict_headers_are_removed() {
+    let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
+    let forged = format!("X-Gatehouse-Action: deliver\r\nX-Gatehouse-Score: 0.0\r\n{MESSAGE}");
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<a@partner.test>
+             S: 250 *
+             C: RCPT TO:<b@example.com>
+             S: 250 *
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 250 2.0.0 Ok: delivered as *",
+            raw(&forged)
+        ),
+    )
+    .await;
+
+    let delivered = files_in(&proxy.path("delivered/new"));
+    let text = std::fs::read_to_string(&delivered[0]).expect("delivered file");
+    assert!(!text.contains("X-Gatehouse-"), "{text}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_releases_deliver_once() {
+    let proxy = Proxy::start(HOLD_ALL, None, Limits::default()).await;
+    let replies = dialog(
+        proxy.address,
+        &transaction_script("250 2.0.0 Ok: queued as *"),
+    )
+    .await;
+    let id = replies[replies.len() - 1].rsplit(' ').next().expect("id");
+    let id = QuarantineId::parse(id).expect("quarantine id");
+    let quarantine = Quarantine::open(&proxy.path("quarantine")).expect("quarantine opens");
+
+    // Hold the lock as a first release in progress would.
+    let lock = quarantine.lock(id).expect("first lock");
+    let delivery = Delivery::Maildir(Maildir {
+        path: proxy.path("released-mail"),
+        hostname: "mx.test".to_owned(),
+    });
+    let second = gatehouse_smtp::release(&quarantine, &delivery, id, "second").await;
+    drop(lock);
+
+    assert!(
+        matches!(
+            second,
+            Err(gatehouse_smtp::ReleaseError::Quarantine(
+                gatehouse_quarantine::QuarantineError::Busy { .. }
+            ))
+        ),
+        "{second:?}"
+    );
+    assert!(files_in(&proxy.path("released-mail/new")).is_empty());
+    let third = gatehouse_smtp::release(&quarantine, &delivery, id, "third").await;
+    assert!(third.is_ok(), "{third:?}");
+    assert_eq!(files_in(&proxy.path("released-mail/new")).len(), 1);
+    proxy.stop().await;
+}
+
+/// Makes a self-signed certificate for `mx.test` and returns its acceptor and a client config that trusts it.
+fn test_tls(folder: &Path) -> (tokio_rustls::TlsAcceptor, tokio_rustls::TlsConnector) {
+    use tokio_rustls::rustls;
+
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["mx.test".to_owned()]).expect("test certificate");
+    let certificate = folder.join("cert.pem");
+    let key = folder.join("key.pem");
+    std::fs::write(&certificate, certified.cert.pem()).expect("certificate written");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key written");
+    let acceptor = gatehouse_smtp::tls::acceptor(&certificate, &key).expect("acceptor");
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("root added");
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (acceptor, tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+#[tokio::test]
+async fn starttls_drops_pipelined_plaintext() {
+    let certificates = tempfile::tempdir().expect("temporary folder");
+    let (acceptor, connector) = test_tls(certificates.path());
+    let proxy = Proxy::start_with(DELIVER_ALL, None, Limits::default(), |gateway| {
+        gateway.with_tls(acceptor)
+    })
+    .await;
+    let stream = TcpStream::connect(proxy.address).await.expect("connect");
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    stream.read_line(&mut line).await.expect("greeting");
+    stream
+        .get_mut()
+        .write_all(b"EHLO client.test\r\n")
+        .await
+        .expect("write");
+    let mut offered = Vec::new();
+    loop {
+        line.clear();
+        stream.read_line(&mut line).await.expect("EHLO reply");
+        offered.push(line.clone());
+        if line.starts_with("250 ") {
+            break;
+        }
+    }
+    assert!(
+        offered.iter().any(|line| line == "250 STARTTLS\r\n"),
+        "{offered:?}"
+    );
+
+    // A command injected after STARTTLS in the same packet (CVE-2011-0411).
+    stream
+        .get_mut()
+        .write_all(b"STARTTLS\r\nRSET\r\n")
+        .await
+        .expect("write");
+    line.clear();
+    stream.read_line(&mut line).await.expect("STARTTLS reply");
+    assert_eq!(line, "220 2.0.0 Ready to start TLS\r\n");
+    let server_name =
+        tokio_rustls::rustls::pki_types::ServerName::try_from("mx.test").expect("server name");
+    let tls = connector
+        .connect(server_name, stream.into_inner())
+        .await
+        .expect("TLS handshake");
+    let mut tls = BufReader::new(tls);
+
+    tls.get_mut().write_all(b"NOOP\r\n").await.expect("write");
+    line.clear();
+    tls.read_line(&mut line).await.expect("NOOP reply");
+    assert_eq!(line, "250 2.0.0 Ok\r\n", "the injected RSET was answered");
+
+    tls.get_mut()
+        .write_all(b"EHLO client.test\r\nMAIL FROM:<a@partner.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .await
+        .expect("write");
+    let mut replies = Vec::new();
+    while replies.len() < 11 {
+        line.clear();
+        tls.read_line(&mut line).await.expect("reply");
+        replies.push(line.clone());
+    }
+    assert!(
+        !replies.iter().any(|line| line.contains("STARTTLS")),
+        "{replies:?}"
+    );
+    assert!(replies[10].starts_with("354 "), "{replies:?}");
+    tls.get_mut()
+        .write_all(format!("{MESSAGE}.\r\n").as_bytes())
+        .await
+        .expect("write");
+    line.clear();
+    tls.read_line(&mut line).await.expect("final reply");
+    assert!(line.starts_with("250 2.0.0 Ok: delivered as "), "{line}");
+
+    let delivered = files_in(&proxy.path("delivered/new"));
+    let text = std::fs::read_to_string(&delivered[0]).expect("delivered file");
+    assert!(text.contains(" with ESMTPS id "), "{text}");
     proxy.stop().await;
 }
