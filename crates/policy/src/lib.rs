@@ -191,7 +191,12 @@ impl EndpointAlertPolicy {
     /// Returns the factor for an alert's novelty. A routine alert is never
     /// first-seen or above the usual severity; when the flags say otherwise,
     /// the more novel reading wins.
-    pub fn factor(&self, routine: bool, first_seen_category: bool, severity_above_usual: bool) -> f64 {
+    pub fn factor(
+        &self,
+        routine: bool,
+        first_seen_category: bool,
+        severity_above_usual: bool,
+    ) -> f64 {
         let mut factor = if first_seen_category {
             self.first_seen_category_factor
         } else if routine && !severity_above_usual {

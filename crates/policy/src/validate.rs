@@ -200,9 +200,27 @@ impl Checker<'_> {
 
     fn endpoint_alert(&self, file: &EndpointAlertFile) -> Result<EndpointAlertPolicy, PolicyError> {
         let factors = [
-            ("routine_factor", file.routine_factor, 0.0, 1.0, "write a number from 0 to 1, such as 0.25"),
-            ("first_seen_category_factor", file.first_seen_category_factor, 1.0, 100.0, "write a number from 1 to 100, such as 2.0"),
-            ("severity_above_usual_factor", file.severity_above_usual_factor, 1.0, 100.0, "write a number from 1 to 100, such as 1.5"),
+            (
+                "routine_factor",
+                file.routine_factor,
+                0.0,
+                1.0,
+                "write a number from 0 to 1, such as 0.25",
+            ),
+            (
+                "first_seen_category_factor",
+                file.first_seen_category_factor,
+                1.0,
+                100.0,
+                "write a number from 1 to 100, such as 2.0",
+            ),
+            (
+                "severity_above_usual_factor",
+                file.severity_above_usual_factor,
+                1.0,
+                100.0,
+                "write a number from 1 to 100, such as 1.5",
+            ),
         ];
         for (name, value, min, max, fix) in factors {
             if !value.is_finite() || value < min || value > max {
