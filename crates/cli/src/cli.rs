@@ -50,6 +50,16 @@ pub(crate) enum Command {
     /// Inspect the learned graph
     #[command(subcommand)]
     Graph(GraphCommand),
+    /// Check the Defender, SIEM and RDAP integrations of the config
+    #[command(subcommand)]
+    Integrations(IntegrationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IntegrationsCommand {
+    /// Test the credentials and reachability of each configured integration;
+    /// exit status 1 when any check fails
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

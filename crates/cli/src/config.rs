@@ -104,6 +104,7 @@ pub(crate) struct Config {
     /// `[milter] listen` and leaves out `[smtp] listen`.
     pub(crate) smtp_enabled: bool,
     pub(crate) limits: EngineLimits,
+    pub(crate) integrations: crate::integrations::IntegrationsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +230,7 @@ fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
         milter_limits: MilterLimits::default(),
         smtp_enabled: true,
         limits: EngineLimits::default(),
+        integrations: Default::default(),
     }
 }
 
@@ -247,7 +249,7 @@ struct Reader {
 
 impl Reader {
     fn check_keys(&self, table: &Table) -> Result<(), ConfigError> {
-        let top = ["gateway", "smtp", "milter", "limits"];
+        let top = ["gateway", "smtp", "milter", "limits", "integrations"];
         for (name, value) in table {
             if !top.contains(&name.as_str()) {
                 return Err(self.unknown(name, &top, "valid sections are"));
@@ -279,7 +281,8 @@ impl Reader {
                     };
                     self.check_section(&key, inner)?;
                 }
-            } else {
+            } else if name != "integrations" {
+                // `integrations::parse` checks the keys of [integrations.*].
                 self.check_section(name, section)?;
             }
         }
@@ -448,6 +451,8 @@ impl Reader {
         }
 
         self.engine_limits(table, &mut config.limits)?;
+        config.integrations =
+            crate::integrations::parse(table.get("integrations"), base, &self.path)?;
         Ok(config)
     }
 

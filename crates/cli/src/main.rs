@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod graph;
 mod input;
+mod integrations;
 mod learned;
 mod milter_front;
 mod quarantine;
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, IntegrationsCommand};
 
 /// An error in what the user gave (arguments, ids, config): exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => scan::learn(&config, &paths),
         Command::Quarantine(command) => quarantine::run(&config, command),
         Command::Graph(command) => graph::run(&config, command),
+        Command::Integrations(IntegrationsCommand::Check) => integrations::check(&config),
     }
 }
 

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use gatehouse_smtp::{Delivery, Gateway};
 
 use crate::config::Config;
-use crate::{milter_front, setup};
+use crate::{integrations, milter_front, setup};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
-    let engine = setup::engine(config)?;
+    let runtime = setup::runtime()?;
+    let integrations = integrations::build(config, &setup::policy(config)?, runtime.handle())?;
+    let engine = integrations.attach(setup::engine(config)?);
     let quarantine = setup::quarantine(config)?;
     let delivery = setup::delivery(config);
     match &delivery {
@@ -27,11 +29,14 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
         config.smtp.limits.clone(),
     );
 
-    setup::runtime()?.block_on(milter_front::serve(
+    let running = integrations.start(runtime.handle());
+    let served = runtime.block_on(milter_front::serve(
         config,
         Arc::new(gateway),
         shutdown_signal(),
-    ))
+    ));
+    runtime.block_on(running.stop());
+    served
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
