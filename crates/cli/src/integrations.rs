@@ -240,8 +240,8 @@ pub(crate) fn build(
     Ok(integrations)
 }
 
-/// The policy's `[endpoint_alert]` values that the alert baseline applies
-/// when it first reads an alert.
+/// Returns the policy's `[endpoint_alert]` values, which the alert baseline
+/// applies when it first reads an alert.
 fn novelty_weights(policy: &Policy) -> NoveltyWeights {
     let novelty = &policy.endpoint_alert;
     NoveltyWeights {

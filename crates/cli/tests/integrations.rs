@@ -1,8 +1,8 @@
 //! The integrations through the built binary, against local servers on
 //! 127.0.0.1 that behave like the token endpoint, Graph's `alerts_v2` and a
-//! SIEM webhook: `gatehouse integrations check`, the SIEM spool across
-//! restarts of `gatehouse serve`, and the audit record of a delivered message
-//! that a Defender alert names.
+//! SIEM webhook. The tests cover `gatehouse integrations check`, the SIEM
+//! spool across restarts of `gatehouse serve`, and the audit record of a
+//! delivered message that a Defender alert names.
 
 mod common;
 

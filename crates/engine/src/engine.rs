@@ -48,7 +48,7 @@ pub enum EngineError {
 /// Receives the verdicts an engine makes, such as an export to a SIEM.
 ///
 /// Both methods run on the thread that called the engine, so an
-/// implementation returns quickly and never waits on the network.
+/// implementation must return quickly and must not wait on the network.
 pub trait VerdictObserver: Send + Sync {
     /// Called with every verdict [`Engine::analyse`] and
     /// [`Engine::analyse_submission`] return.

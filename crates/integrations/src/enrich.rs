@@ -1,5 +1,5 @@
 //! The engine's [`Enrichment`]: endpoint alerts from the [`AlertIndex`] and
-//! registration dates from RDAP, both answered on the analysis thread.
+//! registration dates from RDAP, both returned on the analysis thread.
 //!
 //! The alert index is read under a read lock that the poll task holds only
 //! while it ingests a page. RDAP look-ups run on a tokio runtime; the analysis
@@ -37,18 +37,18 @@ struct RdapLookups {
 }
 
 impl GatehouseEnrichment {
-    /// Creates an enrichment that answers nothing.
+    /// Creates an enrichment that returns nothing.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Answers endpoint alerts from `index`, which a poll task keeps current.
+    /// Returns endpoint alerts from `index`, which a poll task keeps current.
     pub fn with_alerts(mut self, index: Arc<RwLock<AlertIndex>>) -> Self {
         self.alerts = Some(index);
         self
     }
 
-    /// Answers registration dates with `checker`, whose requests run on
+    /// Returns registration dates from `checker`, whose requests run on
     /// `runtime`. The runtime must have worker threads of its own (a
     /// multi-thread runtime), because the analysis thread only waits.
     pub fn with_rdap(
@@ -98,7 +98,7 @@ impl Enrichment for GatehouseEnrichment {
 }
 
 impl RdapLookups {
-    /// Starts one look-up per domain at once and collects the answers that
+    /// Starts one look-up per domain at once and collects the results that
     /// arrive within the budget.
     fn look_up(&self, domains: &[String]) -> Vec<DomainRegistration> {
         if domains.len() > self.max_domains {

@@ -8,7 +8,7 @@
 //!
 //! The poll cursor and the index, with its baseline, are stored in one JSON
 //! file after each poll that changed them (temporary file, fsync, rename), so
-//! a restart neither reads old alerts again nor forgets active ones.
+//! a restart neither reads old alerts again nor drops active ones.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
@@ -32,8 +32,8 @@ use crate::siem::SiemExporter;
 /// once; the oldest is forgotten first.
 const MAX_REPORTED_PAIRS: usize = 100_000;
 
-/// Where an alert that names a delivered message is reported, such as the
-/// quarantine audit log.
+/// A log of alerts that name delivered messages, such as the quarantine
+/// audit log.
 pub trait RecallLog: Send + Sync {
     /// Records that `alert` names `message`, which was delivered.
     ///
@@ -89,7 +89,7 @@ impl Reported {
     }
 }
 
-/// What the gateway shares between the poll task and the observer.
+/// State shared by the poll task and the observer.
 struct Shared {
     index: Arc<RwLock<AlertIndex>>,
     delivered: Option<Arc<Mutex<DeliveredMessages>>>,
@@ -443,7 +443,7 @@ impl VerdictObserver for GatehouseObserver {
         if let Some(siem) = &self.siem
             && let Err(error) = siem.export(verdict)
         {
-            // The exporter logged the failed part; the verdict stands.
+            // The exporter logged the failed part, and the verdict is unchanged.
             tracing::debug!(verdict_id = %verdict.id, error = %error, "SIEM export failed");
         }
     }

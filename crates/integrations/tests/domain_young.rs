@@ -30,7 +30,7 @@ type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
 struct Registry {
     /// Registration dates by domain.
     registered: HashMap<String, OffsetDateTime>,
-    /// Domains whose answer takes this long.
+    /// Domains whose response takes this long.
     slow: HashMap<String, Duration>,
 }
 
@@ -275,7 +275,7 @@ fn slow_server_does_not_hold_analysis() {
     let elapsed = started.elapsed();
 
     assert_eq!(young_evidence(&analysis), None);
-    // The budget is 300 ms; the mock answers after 5 s.
+    // The budget is 300 ms, and the mock responds after 5 s.
     assert!(
         elapsed < Duration::from_secs(3),
         "analysis took {elapsed:?}"

@@ -80,7 +80,8 @@ async fn alerts(State(alerts): State<Arc<Value>>) -> Response {
     axum::Json(json!({"value": [alerts.as_ref()]})).into_response()
 }
 
-/// One alert as Graph sends it: a phishing mail reported for the recipient.
+/// Returns one alert as Graph sends it: a phishing mail reported for the
+/// recipient.
 fn alert(message_id: &str) -> Value {
     json!({
         "id": ALERT_ID,

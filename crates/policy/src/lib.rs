@@ -167,7 +167,7 @@ pub struct Baseline {
     pub min_network_messages: u64,
 }
 
-/// How the novelty of an endpoint alert scales the `endpoint.alert` weight.
+/// The scaling of the `endpoint.alert` weight by an alert's novelty.
 ///
 /// The integration compares each alert with the earlier alerts of its users
 /// and devices when it first reads the alert. The engine multiplies the
@@ -189,8 +189,8 @@ pub struct EndpointAlertPolicy {
 
 impl EndpointAlertPolicy {
     /// Returns the factor for an alert's novelty. A routine alert is never
-    /// first-seen or above the usual severity; when the flags say otherwise,
-    /// the more novel reading wins.
+    /// first-seen or above the usual severity, so when the flags disagree the
+    /// more novel reading wins.
     pub fn factor(
         &self,
         routine: bool,
@@ -260,7 +260,7 @@ pub struct Policy {
     /// Authentication-Results from these hosts (and from subdomains of the
     /// local domains) are trusted; any other host could have written them.
     pub trusted_authserv_ids: Vec<String>,
-    /// How the novelty of an endpoint alert scales `endpoint.alert`.
+    /// Novelty factors that scale `endpoint.alert`.
     pub endpoint_alert: EndpointAlertPolicy,
     /// `link.domain_young` fires for a domain registered less than this long
     /// before the message arrived.

@@ -55,7 +55,7 @@ pub struct EndpointAlert {
     pub category: Option<String>,
     /// The product that raised it, such as `microsoftDefenderForEndpoint`.
     pub service_source: String,
-    /// What of the message matched what in the alert's evidence.
+    /// The parts of the message that matched fields of the alert's evidence.
     pub matched: Vec<AlertMatchKey>,
     /// The alert recurs for its users and devices.
     pub routine: bool,
@@ -162,7 +162,7 @@ fn alert_evidence(alert: &EndpointAlert, factor: f64) -> String {
 
 /// Fires `link.domain_young` for the new link domains and the new sender
 /// domain that were registered less than the policy's `domain_young_days`
-/// before the message. Domains the graph knows are never looked up.
+/// before the message. Domains in the graph are never looked up.
 pub(crate) fn domain_young(
     source: &dyn Enrichment,
     input: &Input<'_>,

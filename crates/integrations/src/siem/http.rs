@@ -289,9 +289,9 @@ impl HttpForwarder {
 }
 
 /// Checks that the endpoint is reachable and accepts the token by sending an
-/// empty batch, which carries no verdict. Splunk HEC answers an empty batch
-/// with HTTP 400 and code 5 ("No data") once the token is valid, which counts
-/// as success; a webhook must answer 2xx.
+/// empty batch, which carries no verdict. Splunk HEC returns HTTP 400 with
+/// code 5 ("No data") for an empty batch once the token is valid, which
+/// counts as success. A webhook must return 2xx.
 ///
 /// # Errors
 ///
@@ -319,6 +319,7 @@ pub async fn check_endpoint(config: &HttpExportConfig) -> Result<u16, SiemError>
             authorization(&config.format, token),
         );
     }
+
     let url = config.url.to_string();
     let response = request
         .send()
@@ -331,6 +332,7 @@ pub async fn check_endpoint(config: &HttpExportConfig) -> Result<u16, SiemError>
     let body = read_body(response, MAX_RESPONSE_BYTES)
         .await
         .unwrap_or_default();
+
     let hec_no_data = config.format == HttpFormat::SplunkHec
         && status == 400
         && serde_json::from_slice::<serde_json::Value>(&body)
