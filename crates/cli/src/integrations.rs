@@ -231,6 +231,8 @@ pub(crate) fn build(
         integrations.defender = Some(service);
     }
     if let Some(rdap) = settings.rdap.as_ref().filter(|rdap| rdap.enabled) {
+        // NOTE: the registration dates are cached in memory only, so after a
+        // restart each new domain is looked up again.
         let checker = DomainAgeChecker::with_memory_cache(rdap.clone(), Arc::clone(&clock))
             .context("cannot start the RDAP look-ups of [integrations.rdap]")?;
         enrichment = enrichment.with_rdap(Arc::new(checker), runtime.clone(), &rdap.limits);
