@@ -24,6 +24,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the SMTP proxy from the config
     Serve,
+    /// Validate the config, the policy and the STARTTLS files, then print a summary
+    CheckConfig,
     /// Analyse messages in files and print a verdict for each
     Scan {
         /// Teach the graph from the scanned messages, as if they had been received

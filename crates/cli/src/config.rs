@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_engine::Limits as EngineLimits;
+use gatehouse_engine::tagging::TagOptions;
 use gatehouse_milter::Limits as MilterLimits;
-use gatehouse_smtp::Limits as SmtpLimits;
+use gatehouse_smtp::{FailureAction, Limits as SmtpLimits};
 use toml::{Table, Value};
 
 /// File names tried, in order, when `--config` is not given.
@@ -21,7 +22,17 @@ pub(crate) const DEFAULT_LOCATIONS: &[&str] = &["gatehouse.toml", "/etc/gatehous
 const SECTIONS: &[(&str, &[&str])] = &[
     (
         "gateway",
-        &["local_domains", "data_dir", "quarantine_dir", "policy"],
+        &[
+            "local_domains",
+            "data_dir",
+            "quarantine_dir",
+            "policy",
+            "log_format",
+            "metrics_listen",
+            "tag_subject_prefix",
+            "tag_banner_text",
+            "tag_banner_html",
+        ],
     ),
     (
         "smtp",
@@ -36,6 +47,13 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "max_concurrent_analyses",
             "command_timeout_secs",
             "upstream_timeout_secs",
+            "session_timeout_secs",
+            "shutdown_grace_secs",
+            "analysis_timeout_secs",
+            "on_analysis_failure",
+            "max_received_headers",
+            "tls_certificate",
+            "tls_key",
         ],
     ),
     (
@@ -105,6 +123,20 @@ pub(crate) struct Config {
     pub(crate) smtp_enabled: bool,
     pub(crate) limits: EngineLimits,
     pub(crate) integrations: crate::integrations::IntegrationsConfig,
+    /// Format of the log lines on stderr.
+    pub(crate) log_format: LogFormat,
+    /// Address of the Prometheus metrics listener, when configured.
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// How tagged mail is marked beyond its `X-Gatehouse-*` fields.
+    pub(crate) tagging: TagOptions,
+}
+
+/// Format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +147,15 @@ pub(crate) struct SmtpConfig {
     /// The name in the greeting, the Received header and the upstream EHLO.
     pub(crate) hostname: String,
     pub(crate) limits: SmtpLimits,
+    /// PEM certificate chain and key for STARTTLS; `None` offers no STARTTLS.
+    pub(crate) tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the STARTTLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub(crate) certificate: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl Config {
@@ -225,12 +266,16 @@ fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
             upstream: None,
             hostname: system_hostname(),
             limits: SmtpLimits::default(),
+            tls: None,
         },
         milter_listen: None,
         milter_limits: MilterLimits::default(),
         smtp_enabled: true,
         limits: EngineLimits::default(),
         integrations: Default::default(),
+        log_format: LogFormat::Text,
+        metrics_listen: None,
+        tagging: TagOptions::default(),
     }
 }
 
@@ -352,6 +397,7 @@ impl Reader {
             config.quarantine_dir = path;
         }
         config.policy = self.path_value(gateway, "gateway", "policy", base)?;
+        self.operations(gateway, &mut config)?;
 
         let smtp = section("smtp");
         if let Some(listen) = self.string(smtp, "smtp", "listen")? {
@@ -402,6 +448,55 @@ impl Reader {
         if let Some(seconds) = self.count(smtp, "smtp", "upstream_timeout_secs")? {
             limits.upstream = limits.upstream.capped(Duration::from_secs(seconds as u64));
         }
+        if let Some(seconds) = self.count(smtp, "smtp", "session_timeout_secs")? {
+            limits.session_timeout = Duration::from_secs(seconds as u64);
+        }
+        if let Some(seconds) = self.count(smtp, "smtp", "shutdown_grace_secs")? {
+            limits.shutdown_grace = Duration::from_secs(seconds as u64);
+        }
+        if let Some(seconds) = self.count(smtp, "smtp", "analysis_timeout_secs")? {
+            limits.analysis_timeout = Duration::from_secs(seconds as u64);
+        }
+        self.number(
+            &mut limits.max_received_headers,
+            smtp,
+            "smtp",
+            "max_received_headers",
+        )?;
+        if let Some(action) = self.string(smtp, "smtp", "on_analysis_failure")? {
+            limits.on_analysis_failure = match action.as_str() {
+                "tempfail" => FailureAction::Tempfail,
+                "deliver" => FailureAction::Deliver,
+                _ => {
+                    return Err(self.invalid(
+                        "smtp.on_analysis_failure",
+                        &format!("is {action:?}"),
+                        "use \"tempfail\" (reply 451) or \"deliver\" (deliver with an X-Gatehouse-Unscanned header)",
+                    ));
+                }
+            };
+        }
+        let certificate = self.path_value(smtp, "smtp", "tls_certificate", base)?;
+        let key = self.path_value(smtp, "smtp", "tls_key", base)?;
+        config.smtp.tls = match (certificate, key) {
+            (Some(certificate), Some(key)) => Some(TlsFiles { certificate, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    "smtp.tls_key",
+                    "is missing while smtp.tls_certificate is set",
+                    "give the PEM private key of the certificate, or remove both keys to offer no STARTTLS",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    "smtp.tls_certificate",
+                    "is missing while smtp.tls_key is set",
+                    "give the PEM certificate chain, or remove both keys to offer no STARTTLS",
+                ));
+            }
+        };
+        let limits = &mut config.smtp.limits;
         if limits.max_recipients < 100 {
             return Err(self.invalid(
                 "smtp.max_recipients",
@@ -454,6 +549,56 @@ impl Reader {
         config.integrations =
             crate::integrations::parse(table.get("integrations"), base, &self.path)?;
         Ok(config)
+    }
+
+    /// Reads the logging, metrics and tagging keys of `[gateway]`.
+    fn operations(&self, gateway: &Table, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(format) = self.string(gateway, "gateway", "log_format")? {
+            config.log_format = match format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(self.invalid(
+                        "gateway.log_format",
+                        &format!("is {format:?}"),
+                        "use \"text\" or \"json\"",
+                    ));
+                }
+            };
+        }
+        if let Some(listen) = self.string(gateway, "gateway", "metrics_listen")? {
+            config.metrics_listen = Some(listen.parse().map_err(|_| {
+                self.invalid(
+                    "gateway.metrics_listen",
+                    &format!("is {listen:?}, not an IP address and port"),
+                    "write it as \"127.0.0.1:9425\"",
+                )
+            })?);
+        }
+        let text = |key: &str| -> Result<Option<String>, ConfigError> {
+            let value = self.string(gateway, "gateway", key)?;
+            match value {
+                Some(value) if value.trim().is_empty() => Err(self.invalid(
+                    &format!("gateway.{key}"),
+                    "is empty",
+                    "give the text, or remove the key",
+                )),
+                other => Ok(other),
+            }
+        };
+        config.tagging.subject_prefix = text("tag_subject_prefix")?;
+        if let Some(prefix) = &config.tagging.subject_prefix
+            && prefix.chars().any(char::is_control)
+        {
+            return Err(self.invalid(
+                "gateway.tag_subject_prefix",
+                "contains a control character",
+                "use one line of text, such as \"[External]\"",
+            ));
+        }
+        config.tagging.banner_text = text("tag_banner_text")?;
+        config.tagging.banner_html = text("tag_banner_html")?;
+        Ok(())
     }
 
     fn engine_limits(&self, table: &Table, limits: &mut EngineLimits) -> Result<(), ConfigError> {
@@ -753,6 +898,47 @@ mod tests {
     }
 
     #[test]
+    fn operations_keys_are_read() {
+        let config = parse(
+            r#"
+            [gateway]
+            log_format = "json"
+            metrics_listen = "127.0.0.1:9425"
+            tag_subject_prefix = "[External]"
+            tag_banner_text = "First message from this sender."
+            [smtp]
+            tls_certificate = "cert.pem"
+            tls_key = "/etc/ssl/key.pem"
+            analysis_timeout_secs = 20
+            on_analysis_failure = "deliver"
+            max_received_headers = 50
+            upstream_timeout_secs = 60
+            "#,
+        )
+        .expect("valid config");
+
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(
+            config.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9425)))
+        );
+        assert_eq!(config.tagging.subject_prefix.as_deref(), Some("[External]"));
+        assert_eq!(
+            config.smtp.tls,
+            Some(TlsFiles {
+                certificate: PathBuf::from("/etc/gh/cert.pem"),
+                key: PathBuf::from("/etc/ssl/key.pem"),
+            })
+        );
+        let limits = &config.smtp.limits;
+        assert_eq!(limits.analysis_timeout, Duration::from_secs(20));
+        assert_eq!(limits.on_analysis_failure, FailureAction::Deliver);
+        assert_eq!(limits.max_received_headers, 50);
+        assert_eq!(limits.upstream.data_end, Duration::from_secs(60));
+        assert_eq!(limits.upstream.data_start, Duration::from_secs(60));
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let config = parse("").expect("valid config");
 
@@ -870,6 +1056,31 @@ mod tests {
                 "empty path",
                 "[gateway]\ndata_dir = \"\"",
                 "`gateway.data_dir` is empty",
+            ),
+            (
+                "tls key without certificate",
+                "[smtp]\ntls_key = \"key.pem\"",
+                "`smtp.tls_certificate` is missing while smtp.tls_key is set",
+            ),
+            (
+                "bad failure action",
+                "[smtp]\non_analysis_failure = \"accept\"",
+                "`smtp.on_analysis_failure` is \"accept\"; use \"tempfail\"",
+            ),
+            (
+                "bad log format",
+                "[gateway]\nlog_format = \"xml\"",
+                "`gateway.log_format` is \"xml\"",
+            ),
+            (
+                "bad metrics address",
+                "[gateway]\nmetrics_listen = \"localhost\"",
+                "`gateway.metrics_listen` is \"localhost\", not an IP address and port",
+            ),
+            (
+                "empty subject prefix",
+                "[gateway]\ntag_subject_prefix = \" \"",
+                "`gateway.tag_subject_prefix` is empty",
             ),
             (
                 "syntax",

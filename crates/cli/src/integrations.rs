@@ -266,6 +266,22 @@ impl Integrations {
         engine
     }
 
+    /// Returns a function that gives another engine the same enrichment and
+    /// observer, for the engine a policy reload builds.
+    pub(crate) fn attacher(&self) -> impl Fn(Engine) -> Engine + Send + Sync + 'static {
+        let enrichment = self.enrichment.clone();
+        let observer = self.observer.clone();
+        move |mut engine| {
+            if let Some(enrichment) = &enrichment {
+                engine = engine.with_enrichment(Arc::clone(enrichment) as _);
+            }
+            if let Some(observer) = &observer {
+                engine = engine.with_observer(Arc::clone(observer) as _);
+            }
+            engine
+        }
+    }
+
     /// Starts the Defender poll task and the SIEM forwarder on `runtime`.
     pub(crate) fn start(self, runtime: &tokio::runtime::Handle) -> Running {
         let (stop, stopped) = watch::channel(false);

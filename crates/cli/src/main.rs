@@ -13,6 +13,7 @@ mod input;
 mod integrations;
 mod learned;
 mod milter_front;
+mod operations;
 mod quarantine;
 mod scan;
 mod serve;
@@ -31,7 +32,6 @@ pub(crate) struct UsageError(pub(crate) String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    setup::logging(matches!(cli.command, Command::Serve));
 
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,8 +50,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = config::load(cli.config.as_deref())?;
+    setup::logging(matches!(cli.command, Command::Serve), config.log_format);
     match cli.command {
         Command::Serve => serve::run(&config),
+        Command::CheckConfig => operations::check_config(&config),
         Command::Scan {
             learn,
             format,

@@ -42,7 +42,10 @@ pub(crate) fn run(config: &Config, command: QuarantineCommand) -> anyhow::Result
             let user = setup::current_user();
             let mut out = std::io::stdout().lock();
             for id in ids {
+                // The lock keeps a release of the same id from running at the same time.
+                let lock = quarantine.lock(id)?;
                 quarantine.delete(id, &user)?;
+                drop(lock);
                 writeln!(out, "deleted {id}")?;
             }
             Ok(())

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use gatehouse_smtp::{Delivery, Gateway};
+use gatehouse_smtp::Delivery;
 
 use crate::config::Config;
-use crate::{integrations, milter_front, setup};
+use crate::{integrations, milter_front, operations, setup};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     let runtime = setup::runtime()?;
@@ -21,20 +21,14 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
             tracing::info!(maildir = %maildir.path.display(), "no upstream configured; delivering into the Maildir")
         }
     }
-    let gateway = Gateway::new(
-        Arc::new(engine),
-        quarantine,
-        delivery,
-        &config.smtp.hostname,
-        config.smtp.limits.clone(),
-    );
+    let gateway = Arc::new(operations::gateway(config, engine, quarantine, delivery)?);
 
+    let attach = integrations.attacher();
     let running = integrations.start(runtime.handle());
-    let served = runtime.block_on(milter_front::serve(
-        config,
-        Arc::new(gateway),
-        shutdown_signal(),
-    ));
+    let served = runtime.block_on(async {
+        operations::start(config, &gateway, attach).await?;
+        milter_front::serve(config, Arc::clone(&gateway), shutdown_signal()).await
+    });
     runtime.block_on(running.stop());
     served
 }

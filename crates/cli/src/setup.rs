@@ -11,19 +11,21 @@ use gatehouse_quarantine::Quarantine;
 use gatehouse_smtp::{Delivery, Maildir, Upstream};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 
-/// Logs to stderr. `RUST_LOG` overrides the level: `info` for `serve`, where
-/// each decision is one line, and `warn` for the other commands, whose output
-/// is on stdout.
-pub(crate) fn logging(serving: bool) {
+/// Logs to stderr, as text or one JSON object per line. `RUST_LOG`
+/// overrides the level: `info` for `serve`, where each decision is one line,
+/// and `warn` for the other commands, whose output is on stdout.
+pub(crate) fn logging(serving: bool, format: LogFormat) {
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 pub(crate) fn policy(config: &Config) -> anyhow::Result<Policy> {
@@ -45,12 +47,21 @@ pub(crate) fn engine(config: &Config) -> anyhow::Result<Engine> {
             graph_path.display()
         )
     })?;
-    Ok(Engine::new(
+    Ok(engine_with(config, policy, Arc::new(graph)))
+}
+
+/// Builds the engine on a graph store that is already open, as a policy reload does.
+pub(crate) fn engine_with(
+    config: &Config,
+    policy: Policy,
+    graph: Arc<dyn gatehouse_graph::GraphStore>,
+) -> Engine {
+    Engine::new(
         Arc::new(policy),
-        Arc::new(graph),
+        graph,
         config.limits.clone(),
         config.local_domains.clone(),
-    ))
+    )
 }
 
 pub(crate) fn quarantine(config: &Config) -> anyhow::Result<Quarantine> {

@@ -257,6 +257,8 @@ fn serve_without_upstream_delivers_to_maildir() {
         &["alice@example.com".to_owned()],
         &message,
     ));
+    // The decision line may reach the log reader after the reply.
+    server.wait_for_log("decision");
     let log = server.log();
     let status = server.stop();
 

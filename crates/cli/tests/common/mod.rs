@@ -63,8 +63,12 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // Text logs write `listen=ADDRESS`, JSON logs `"listen":"ADDRESS"`.
                 if let Some(rest) = line.split("listen=").nth(1) {
                     let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = found.send(address);
+                } else if let Some(rest) = line.split("\"listen\":\"").nth(1) {
+                    let address = rest.split('"').next().unwrap_or("").to_owned();
                     let _ = found.send(address);
                 }
                 let mut log = shared.lock().expect("log lock");
@@ -108,6 +112,43 @@ impl Server {
 
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log has a line containing `needle` and returns that line.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self
+                .log()
+                .lines()
+                .find(|line| line.contains(needle))
+                .map(str::to_owned);
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}; the log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal such as `HUP` to the server.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it to end.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
