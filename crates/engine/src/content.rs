@@ -1,12 +1,12 @@
 //! The unpack, QR and link stages: everything a message carries, with where it was found.
 //!
-//! QR codes come from every place a code can be drawn: images (attached,
-//! inline, inside documents and archives), rendered PDF pages and SVG
-//! drawings, HTML tables and CSS grids, block characters in text and HTML,
-//! and neighbouring images joined back into one code (`drawn`). Each payload
-//! is classified, and only URLs become links; redirectors in them are
-//! unwrapped, short-link and dynamic-QR services are named, and a
-//! recipient's address inside is recorded (`codes`).
+//! QR codes come from every place a code can be drawn. Images (attached,
+//! inline, inside documents and archives) and renders of PDF pages and SVG
+//! drawings are decoded here. HTML tables and CSS grids, block characters
+//! and neighbouring images joined back into one code are found by `drawn`.
+//! `codes` classifies each payload, and only URLs become links. Their
+//! redirectors are unwrapped, short-link and dynamic-QR services are named,
+//! and a recipient's address inside them is recorded.
 
 mod codes;
 mod drawn;

@@ -98,12 +98,12 @@ pub struct AttachmentRecord {
 pub struct QrRecord {
     pub payload: String,
     pub location: String,
-    /// What the payload is: `url`, `otpauth`, `wifi`, `payment`, `email`,
+    /// The payload's kind: `url`, `otpauth`, `wifi`, `payment`, `email`,
     /// `phone`, `sms`, `geo`, `contact`, `other_uri` or `text`. Only `url`
     /// payloads become links.
     #[serde(default)]
     pub kind: String,
-    /// How the code was drawn: `image`, `pdf`, `svg`, `html_grid` (table
+    /// The drawing technique: `image`, `pdf`, `svg`, `html_grid` (table
     /// cells or a CSS grid), `block_characters` or `split_images`.
     #[serde(default)]
     pub technique: String,

@@ -43,9 +43,9 @@ fn analyse(engine: &Engine, raw: &[u8]) -> Verdict {
     engine.analyse(&Envelope::default(), raw, when).verdict
 }
 
-/// The five phishing messages whose QR payloads the corpus notes list,
-/// decoded here with zxing-cpp: one inline image and four PDFs, three of
-/// them with the code drawn as vector paths.
+/// Five phishing messages of the corpus with QR codes, and their payloads
+/// as zxing-cpp 3.1.1 decoded them when the corpus was collected: one inline
+/// image and four PDFs, three of them with the code drawn as vector paths.
 const CORPUS_CODES: [(&str, &str, &str); 5] = [
     (
         "sample-1977.eml",
@@ -101,7 +101,7 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hidden_qr")
 }
 
-/// The verdict fields that show what was found: every QR record, the links
+/// Picks the verdict fields that show what was found: every QR record, the links
 /// taken from QR payloads, the findings of the unpack and QR stages, and
 /// whether `link.in_qr` fired.
 fn relevant(verdict: &Verdict) -> serde_json::Value {
@@ -174,7 +174,7 @@ fn fixtures_match_golden_outputs() {
     assert_eq!(checked, 12);
 }
 
-/// Each technique yields its payload; the values that matter, one assert each.
+/// Checks that each technique yields its payload, with one assert for each value that matters.
 #[test]
 fn each_technique_yields_its_payload() {
     let dir = fixture_dir();

@@ -9,9 +9,9 @@
 
 use crate::grid::{CellGrid, MAX_GRID_SIDE};
 
-/// Fewest block characters on a line that takes part in a drawing.
+/// Minimum number of block characters on a line that takes part in a drawing.
 const MIN_BLOCKS_PER_LINE: usize = 8;
-/// Fewest lines of a drawing that can hold a code: 21 module rows take 11 lines of half blocks.
+/// Minimum number of lines of a drawing that can draw a code: 21 module rows take 11 lines of half blocks.
 const MIN_LINES: usize = 11;
 /// Pixels of a square module in the rendering.
 const MODULE_PIXELS: u32 = 6;
@@ -134,7 +134,7 @@ fn grid_of(lines: &[&str]) -> Option<CellGrid> {
         }
     }
     // A quarter is half as wide as a character and half as tall, so it is
-    // twice as tall as wide; an unsplit half block is square.
+    // twice as tall as it is wide. An unsplit half block is square.
     let (cell_width, cell_height) = if split {
         (MODULE_PIXELS / 2, MODULE_PIXELS)
     } else {

@@ -30,9 +30,10 @@ pub struct CellGrid {
 }
 
 impl CellGrid {
-    /// Returns whether the grid has the size and mix of cells that a code needs:
-    /// at least 21 × 21 cells, at most [`MAX_GRID_SIDE`], and between 20% and
-    /// 80% of them dark (a code's data is masked to about half dark).
+    /// Returns whether the grid has the size and mix of cells that a code
+    /// needs. That is at least 21 × 21 cells and at most [`MAX_GRID_SIDE`] a
+    /// side, with 20% to 80% of them dark, because a code's data is masked
+    /// to about half dark.
     pub fn may_hold_code(&self) -> bool {
         let sides_fit = (21..=MAX_GRID_SIDE).contains(&self.columns)
             && (11..=MAX_GRID_SIDE).contains(&self.rows);

@@ -40,15 +40,21 @@ pub struct HtmlDrawings {
 }
 
 /// Checks cheaply whether HTML may draw a code without an image: enough
-/// table cells, a CSS grid, block characters, their entities, or two images.
+/// table cells that set a colour or a class, a CSS grid, block characters,
+/// their entities, or two images carried in the message (`cid:` or
+/// `data:`). Remote images are never fetched, so they cannot be joined and
+/// do not count.
 pub fn may_draw_code(html: &str) -> bool {
     let bytes = html.as_bytes();
     let count = |needle: &[u8]| memchr::memmem::find_iter(bytes, needle).count();
-    count(b"<td") + count(b"<TD") >= MIN_TABLE_CELLS
+    let cells = count(b"<td") + count(b"<TD");
+    let coloured =
+        || count(b"bgcolor") + count(b"BGCOLOR") + count(b"background") + count(b"class=");
+    (cells >= MIN_TABLE_CELLS && coloured() >= MIN_TABLE_CELLS)
         || memchr::memmem::find(bytes, b"grid-template-columns").is_some()
         || blocks::has_block_characters(html)
         || has_block_entities(bytes)
-        || count(b"<img") + count(b"<IMG") >= 2
+        || count(b"cid:") + count(b"CID:") + count(b"data:image/") >= 2
 }
 
 /// Finds the entities of block characters: `&#9600;`–`&#9631;`, `&#x2580;`–`&#x259F;`,
@@ -340,7 +346,7 @@ impl State {
         self.tables.last_mut()?.rows.last_mut()?.last_mut()
     }
 
-    /// The declarations that apply to an element: its classes, then its `style`.
+    /// Collects the declarations that apply to an element: its classes, then its `style`.
     fn declarations(&self, attributes: &[(String, String)]) -> String {
         let mut declarations = String::new();
         if let Some(classes) = attribute(attributes, "class") {
@@ -489,7 +495,7 @@ impl State {
     fn finish_table(&mut self, table: Table) {
         let rows: Vec<&Vec<TableCell>> = table.rows.iter().filter(|row| !row.is_empty()).collect();
 
-        // A table whose every cell holds one image and no text is one picture.
+        // A table whose every cell contains one image and no text is one picture.
         let image_cells = rows
             .iter()
             .flat_map(|row| row.iter())

@@ -2,9 +2,9 @@
 //!
 //! Phones act on a payload by its form: a URL opens a browser, `WIFI:` joins
 //! a network, `otpauth://` adds a one-time-password account, an EMV string
-//! starts a payment. Only URLs are links to judge; the other kinds are kept
-//! and named so that a payment code or an enrolment code is not scored as a
-//! phishing link.
+//! starts a payment. Only URLs are links to judge. The other kinds are kept
+//! and named, so that a payment code or an enrolment code is not scored as
+//! a phishing link.
 
 use serde::Serialize;
 

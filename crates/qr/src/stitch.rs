@@ -1,7 +1,7 @@
 //! One code cut into several images, put back together.
 //!
 //! Mail can show a code as two or four images placed edge to edge, so that
-//! no single image holds a readable symbol. The pieces are joined in the
+//! no single image contains a readable symbol. The pieces are joined in the
 //! layout the HTML gives them: each row left to right with the bottoms lined
 //! up (inline images sit on the text baseline), rows top to bottom.
 

@@ -9,11 +9,11 @@
 //!
 //! Modules: `sniff` (types by content), `archive` (ZIP reading and
 //! recovery), `ooxml` and `xml` (Office packages), `fields` (Word field
-//! codes), `ole` (compound files), `pdf` (links, actions, embedded files,
-//! page text and page renders), `svg` (scripts, embedded images, codes drawn
-//! as squares), `html` (markup and embedded images of HTML attachments),
-//! `squares` (clusters of squares that may draw a code), `walker` (the
-//! recursion and its budget).
+//! codes), `ole` (compound files), `walker` (the recursion and its budget).
+//! Documents that can draw a code have their own: `pdf` (links, actions,
+//! embedded files, page text and renders), `svg` (scripts, embedded images,
+//! codes drawn as squares), `html` (markup and embedded images of HTML
+//! attachments) and `squares` (clusters of squares that may draw a code).
 //!
 //! Drawings that may hold a QR code leave the crate as pixels:
 //! [`Artifact::image_data`] for raster images and [`Artifact::renders`] for

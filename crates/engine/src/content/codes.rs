@@ -12,7 +12,7 @@ use super::{Content, record};
 use crate::engine::Limits;
 use crate::verdict::{EmbeddedAddress, FindingRecord, QrRecord, QrService};
 
-/// How a code was drawn.
+/// The technique a code was drawn with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Technique {
     Image,

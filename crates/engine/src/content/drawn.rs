@@ -96,7 +96,7 @@ pub(super) fn html(
 }
 
 /// Joins the images of a mosaic and decodes them, when every piece is
-/// available and no piece holds a code of its own.
+/// available and no piece contains a code of its own.
 fn mosaic_codes(
     mosaic: &ImageMosaic,
     location: &str,

@@ -13,8 +13,8 @@ use super::host::registrable_domain;
 
 /// Returns the URL that a redirector URL sends its visitor to, if it is one.
 // TODO: in bodies, other open redirectors (YouTube `/redirect?q=`, LinkedIn
-// `/slink`, `?url=` parameters on any host) are not unwrapped yet; only
-// `unwrap_all_redirects` (used for QR payloads) applies `encoded_target`.
+// `/slink`, `?url=` parameters on any host) are not unwrapped yet. Only
+// `unwrap_all_redirects`, which QR payloads go through, applies `encoded_target`.
 pub(crate) fn target(url: &Url) -> Option<String> {
     let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
     let domain = registrable_domain(&host);
@@ -60,7 +60,7 @@ pub(crate) fn encoded_target(url: &Url) -> Option<String> {
         .find_map(|(_, value)| decoded_url(&value))
 }
 
-/// Decodes a parameter value that holds an absolute web URL.
+/// Decodes a parameter value that contains an absolute web URL.
 fn decoded_url(value: &str) -> Option<String> {
     let value = value.trim();
     let is_web_url = |text: &str| {

@@ -26,7 +26,7 @@ const DEFLATE_MAX_RATIO: u64 = 1_032;
 /// Bytes before `stream` searched for the start of its dictionary.
 const MAX_DICT_BYTES: usize = 4_096;
 
-/// What the raw scan found out about a PDF.
+/// Facts about a PDF from a scan of its raw bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Survey {
     /// The bound on the decoded size of every stream, in bytes.

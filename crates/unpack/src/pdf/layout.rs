@@ -4,7 +4,7 @@
 //! A QR code in a PDF is either an image or hundreds of filled squares and
 //! runs whose shorter side is one module. The squares give the module size,
 //! and so the scale at which a render shows each module at least
-//! `min_module_pixels` wide; an image gives its own resolution.
+//! `min_module_pixels` wide. An image gives its own resolution.
 
 use hayro::hayro_interpret::font::{Glyph, GlyphRun};
 use hayro::hayro_interpret::hayro_cmap::BfString;
@@ -26,7 +26,7 @@ const MAX_MODULE_POINTS: f64 = 30.0;
 /// Smallest side, in image pixels, of an image that can hold a code.
 const MIN_IMAGE_SIDE: u32 = 21;
 
-/// What one page draws.
+/// The text and drawings of one page.
 #[derive(Default)]
 pub(crate) struct Layout {
     pub(crate) text: String,
@@ -105,7 +105,7 @@ impl Layout {
             let placed = transform * glyph.transform();
             let origin = placed * Point::ORIGIN;
             let em = placed.determinant().abs().sqrt() * 1000.0;
-            // A glyph off the last one's line starts a line; a gap of more
+            // A glyph off the last one's line starts a line. A gap of more
             // than a sixth of an em after the last glyph's advance, or a
             // step back, separates words.
             if let Some(last) = self.last_glyph {
@@ -136,7 +136,7 @@ impl Layout {
     }
 }
 
-/// Where the last glyph shown ends, and its size.
+/// The end point and size of the last glyph shown.
 #[derive(Clone, Copy)]
 struct LastGlyph {
     end: Point,

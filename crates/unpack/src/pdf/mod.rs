@@ -9,8 +9,8 @@
 //!    Launch and JavaScript actions (active content) and embedded files,
 //!    which are unpacked as children.
 //! 4. For each page up to `max_pdf_pages`, `layout` collects the text (for
-//!    URLs written on the page) and the regions that look like a code, and
-//!    `render` rasterises the page at `render_scale` and each region at the
+//!    URLs written on the page) and the regions that look like a code. Then
+//!    `render` rasterises the page at `render_scale`, and each region at the
 //!    scale that shows its modules `min_module_pixels` wide. The renders go
 //!    to the QR stage through [`Artifact::renders`].
 
@@ -199,8 +199,8 @@ fn read_pages(walker: &mut Walker<'_>, artifact: &mut Artifact, pdf: &Pdf, start
         let mut plans = vec![(page_area, page_scale, RenderScope::Page)];
         for region in layout.regions(f64::from(limits.min_module_pixels)) {
             let area = region.rect.intersect(page_area);
-            let wanted = region.scale.min(f64::from(limits.max_render_scale));
-            let scale = fitted_scale(area, wanted, limits.max_render_pixels);
+            let requested = region.scale.min(f64::from(limits.max_render_scale));
+            let scale = fitted_scale(area, requested, limits.max_render_pixels);
             if area.area() > 0.0 && scale > page_scale * REGION_GAIN {
                 plans.push((area, scale, RenderScope::Region));
             }
@@ -331,7 +331,7 @@ fn push_url(
 
 /// Runs PDF reading or rendering, returning `None` when hayro panicked.
 ///
-/// NOTE: hayro 0.9 is young and reads hostile input; a panic in it must not
+/// NOTE: hayro 0.9 is young and reads hostile input. A panic in it must not
 /// take the engine down, so each call into it is caught here.
 fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
     panic::catch_unwind(AssertUnwindSafe(work)).ok()
