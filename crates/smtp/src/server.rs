@@ -380,31 +380,25 @@ impl Connection {
 
     /// Asks the upstream MTA to accept MAIL, opening the connection first
     /// when none is open. Without an upstream, MAIL is accepted here.
+    ///
+    /// A connection kept from an earlier transaction may have been closed by
+    /// the upstream in between (Postfix's smtpd_timeout is 300 s), so a
+    /// failure on it is retried once on a new connection.
     async fn mail(&mut self, request: &MailRequest) -> Reply {
-        let Delivery::Upstream(upstream) = self.gateway.delivery() else {
+        if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             return Reply::new(250, [2, 1, 0], "Ok");
-        };
-        if self.upstream.is_none() {
-            let client = ClientInfo {
-                ip: self.peer.ip(),
-                helo: self.session.helo().map(str::to_owned),
-                protocol: if self.session.is_esmtp() {
-                    "ESMTP"
-                } else {
-                    "SMTP"
-                },
-            };
-            match UpstreamSession::open(
-                &upstream.address,
-                &upstream.hostname,
-                &upstream.timeouts,
-                Some(client),
-            )
-            .await
-            {
-                Ok(session) => self.upstream = Some(session),
-                Err(err) => return self.upstream_failed(&err),
+        }
+        if let Some(session) = self.upstream.as_mut() {
+            match session.mail(&request.from, &request.params).await {
+                Ok(reply) => return reply,
+                Err(err) => {
+                    tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");
+                    self.upstream = None;
+                }
             }
+        }
+        if let Err(err) = self.open_upstream().await {
+            return self.upstream_failed(&err);
         }
         let Some(session) = self.upstream.as_mut() else {
             return Reply::local_error();
@@ -413,6 +407,30 @@ impl Connection {
             Ok(reply) => reply,
             Err(err) => self.upstream_failed(&err),
         }
+    }
+
+    async fn open_upstream(&mut self) -> Result<(), crate::delivery::DeliveryError> {
+        let Delivery::Upstream(upstream) = self.gateway.delivery() else {
+            return Ok(());
+        };
+        let client = ClientInfo {
+            ip: self.peer.ip(),
+            helo: self.session.helo().map(str::to_owned),
+            protocol: if self.session.is_esmtp() {
+                "ESMTP"
+            } else {
+                "SMTP"
+            },
+        };
+        let session = UpstreamSession::open(
+            &upstream.address,
+            &upstream.hostname,
+            &upstream.timeouts,
+            Some(client),
+        )
+        .await?;
+        self.upstream = Some(session);
+        Ok(())
     }
 
     /// Asks the upstream MTA to accept one recipient; without an upstream it is accepted here.

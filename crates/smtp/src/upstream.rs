@@ -228,6 +228,9 @@ impl UpstreamSession {
         if params.smtputf8 {
             command.push_str(" SMTPUTF8");
         }
+        // NOTE: DSN parameters are dropped when the upstream lacks DSN, and
+        // the proxy sends no "relayed" notice for NOTIFY=SUCCESS in their
+        // place (RFC 3461 §4.4).
         if self.capabilities.dsn {
             match params.ret {
                 Some(Ret::Full) => command.push_str(" RET=FULL"),

@@ -1457,3 +1457,83 @@ async fn starttls_drops_pipelined_plaintext() {
     assert!(text.contains(" with ESMTPS id "), "{text}");
     proxy.stop().await;
 }
+
+/// Starts an upstream MTA that closes each connection right after its first
+/// message, as an upstream whose idle timeout ran out would; returns its
+/// address and the number of connections it accepted.
+async fn closing_upstream() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let connections = Arc::new(Mutex::new(0));
+    let shared = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            *shared.lock().expect("lock") += 1;
+            tokio::spawn(async move {
+                let (reader, mut writer) = stream.into_split();
+                let mut reader = BufReader::new(reader);
+                let _ = writer.write_all(b"220 upstream.test ESMTP\r\n").await;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line.starts_with("EHLO") {
+                        let _ = writer.write_all(PLAIN_EHLO).await;
+                    } else if line.starts_with("DATA") {
+                        let _ = writer.write_all(b"354 go ahead\r\n").await;
+                        let mut data_line = Vec::new();
+                        while data_line != b".\r\n" {
+                            data_line.clear();
+                            if reader.read_until(b'\n', &mut data_line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        let _ = writer.write_all(b"250 2.0.0 Ok: queued\r\n").await;
+                        return;
+                    } else {
+                        let _ = writer.write_all(b"250 2.0.0 Ok\r\n").await;
+                    }
+                }
+            });
+        }
+    });
+    (address, connections)
+}
+
+#[tokio::test]
+async fn closed_upstream_connection_is_reopened() {
+    let (upstream, connections) = closing_upstream().await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<partner@partner.test>
+             S: 250 *
+             C: RCPT TO:<alice@example.com>
+             S: 250 *
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 250 2.0.0 Ok: queued
+             C: MAIL FROM:<partner@partner.test>
+             S: 250 2.0.0 Ok
+             C: RCPT TO:<bob@example.com>
+             S: 250 2.0.0 Ok
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 250 2.0.0 Ok: queued",
+            raw(MESSAGE),
+            raw(MESSAGE)
+        ),
+    )
+    .await;
+    proxy.stop().await;
+
+    assert_eq!(*connections.lock().expect("lock"), 2);
+}
