@@ -74,6 +74,7 @@ pub struct Engine {
     local_domains: Vec<String>,
     geoip: Option<Arc<GeoIp>>,
     trusted_relays: TrustedNetworks,
+    local_networks: TrustedNetworks,
     enrichment: Option<Arc<dyn Enrichment>>,
     observer: Option<Arc<dyn VerdictObserver>>,
 }
@@ -96,6 +97,7 @@ impl Engine {
             local_domains,
             geoip: None,
             trusted_relays: TrustedNetworks::default(),
+            local_networks: TrustedNetworks::loopback(),
             enrichment: None,
             observer: None,
         }
@@ -125,6 +127,15 @@ impl Engine {
     /// Private, loopback and link-local hops are skipped without being named.
     pub fn with_trusted_relays(mut self, relays: TrustedNetworks) -> Engine {
         self.trusted_relays = relays;
+        self
+    }
+
+    /// Names the networks whose clients may send as a local address without
+    /// authenticating, as Postfix's `mynetworks` does. The default is
+    /// loopback only: a client elsewhere that uses a local sender address is
+    /// judged as inbound mail, never learned as the organisation's own.
+    pub fn with_local_networks(mut self, networks: TrustedNetworks) -> Engine {
+        self.local_networks = networks;
         self
     }
 
@@ -179,6 +190,7 @@ impl Engine {
             },
         );
         let judgement = signals::judge(&signals::Input {
+            envelope: &envelope,
             message: &message,
             content: &content,
             features: &features,
@@ -241,6 +253,15 @@ impl Engine {
         Ok(self.graph.observe_batch(&observations)?)
     }
 
+    /// Whether an unauthenticated client may use a local sender address: it
+    /// connected from a local network, or there is no client because the
+    /// message was read from a file, where the headers are all there is.
+    fn client_may_send_as_local(&self, envelope: &Envelope) -> bool {
+        envelope
+            .client_ip
+            .is_none_or(|ip| self.local_networks.contains(ip))
+    }
+
     fn is_local(&self, address: &str) -> bool {
         let domain = address
             .rsplit_once('@')
@@ -252,7 +273,9 @@ impl Engine {
     }
 
     fn direction(&self, envelope: &Envelope, authenticated: bool) -> Direction {
-        if !authenticated && !self.is_local(&envelope.mail_from) {
+        let local_sender = authenticated
+            || (self.is_local(&envelope.mail_from) && self.client_may_send_as_local(envelope));
+        if !local_sender {
             Direction::Inbound
         } else if envelope.rcpt_to.iter().all(|rcpt| self.is_local(rcpt)) {
             Direction::Internal

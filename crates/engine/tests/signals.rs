@@ -217,6 +217,27 @@ impl World {
         self.engine.analyse(&envelope, &raw, When::At(mail.time))
     }
 
+    /// Judges a message as live traffic from a client at `client_ip`.
+    fn judge_from_client(&self, mail: Mail, client_ip: &str) -> Verdict {
+        let mail_from = mail.from.clone();
+        self.judge_with_envelope(mail, &mail_from, client_ip)
+    }
+
+    /// Judges live traffic whose envelope sender differs from its From header.
+    fn judge_with_envelope(&self, mail: Mail, mail_from: &str, client_ip: &str) -> Verdict {
+        self.serial.set(self.serial.get() + 1);
+        let raw = mail.render(self.serial.get());
+        let envelope = Envelope {
+            mail_from: mail_from.to_owned(),
+            rcpt_to: mail.to.clone(),
+            client_ip: Some(client_ip.parse().expect("client address")),
+            ..Envelope::default()
+        };
+        self.engine
+            .analyse(&envelope, &raw, When::At(mail.time))
+            .verdict
+    }
+
     fn learn(&self, mail: Mail) -> Verdict {
         let analysis = self.analyse(&mail);
         self.engine
@@ -829,6 +850,62 @@ fn auth_fail_pair() {
         ));
     assert!(fires(&failed, "auth.fail"), "{:?}", ids(&failed));
     assert!(!fires(&passed, "auth.fail"));
+}
+
+#[test]
+fn local_unauthenticated_pair() {
+    let world = World::new();
+    world.learn(Mail::new("ceo@example.com", PARTNER).named("Chief Executive"));
+    let forged = world.judge_from_client(Mail::new("ceo@example.com", BOB), "203.0.113.9");
+    let internal = world.judge_from_client(Mail::new("ceo@example.com", BOB), "127.0.0.1");
+    assert!(
+        fires(&forged, "sender.local_unauthenticated"),
+        "{:?}",
+        ids(&forged)
+    );
+    assert!(evidence(&forged, "sender.local_unauthenticated").contains("203.0.113.9"));
+    assert!(!fires(&internal, "sender.local_unauthenticated"));
+    assert!(internal.signals.is_empty(), "{:?}", ids(&internal));
+}
+
+#[test]
+fn local_unauthenticated_header_from() {
+    let world = World::new();
+    let forged = world.judge_with_envelope(
+        Mail::new("ceo@example.com", BOB),
+        "bounce@mailer.example",
+        "203.0.113.9",
+    );
+    let outsider = world.judge_with_envelope(
+        Mail::new(PARTNER, BOB),
+        "bounce@mailer.example",
+        "203.0.113.9",
+    );
+    assert!(
+        fires(&forged, "sender.local_unauthenticated"),
+        "{:?}",
+        ids(&forged)
+    );
+    assert!(!fires(&outsider, "sender.local_unauthenticated"));
+}
+
+#[test]
+fn local_unauthenticated_passes_for_services() {
+    let world = World::new();
+    let service = world.judge_from_client(
+        Mail::new("payroll@example.com", BOB).header(
+            "Authentication-Results: mx.example.com; dkim=pass header.d=example.com; spf=pass smtp.mailfrom=example.com",
+        ),
+        "198.51.100.20",
+    );
+    let foreign_pass = world.judge_from_client(
+        Mail::new("payroll@example.com", BOB).header(
+            "Authentication-Results: mx.example.com; spf=pass smtp.mailfrom=attacker.example",
+        ),
+        "198.51.100.20",
+    );
+    assert!(!fires(&service, "sender.local_unauthenticated"));
+    assert!(fires(&foreign_pass, "sender.local_unauthenticated"));
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub const SIGNAL_IDS: &[&str] = &[
     "recipient.first_contact",
     "sender.display_name_internal",
     "sender.display_name_new",
+    "sender.local_unauthenticated",
     "campaign.sender_pattern",
     "campaign.burst",
     "link.domain_new",

@@ -50,7 +50,7 @@ pub(crate) fn fire(
     }
 }
 
-fn trusted(authserv_id: &str, policy: &Policy, local_domains: &[String]) -> bool {
+pub(super) fn trusted(authserv_id: &str, policy: &Policy, local_domains: &[String]) -> bool {
     let id = authserv_id
         .trim()
         .trim_end_matches('.')

@@ -14,6 +14,7 @@ pub(crate) mod campaign;
 pub(crate) mod enrichment;
 mod explain;
 pub(crate) mod features;
+mod impersonation;
 mod links;
 pub(crate) mod origin;
 mod script;
@@ -25,7 +26,7 @@ use gatehouse_policy::{Action, ListMatch, Policy, Scoring};
 use time::OffsetDateTime;
 
 use crate::content::Content;
-use crate::verdict::SignalRecord;
+use crate::verdict::{Envelope, SignalRecord};
 
 pub use campaign::{CampaignGroup, CampaignRecord, EarlierMember, group_by_campaign};
 pub use enrichment::{
@@ -69,6 +70,7 @@ impl Fired {
 
 /// Everything the signal stage reads.
 pub(crate) struct Input<'a> {
+    pub(crate) envelope: &'a Envelope,
     pub(crate) message: &'a Message,
     pub(crate) content: &'a Content,
     pub(crate) features: &'a Features,
@@ -141,6 +143,13 @@ pub(crate) fn judge(input: &Input<'_>) -> Judgement {
     script::fire(features, &familiarity, &input.policy.baseline, &mut fired);
     origin::fire(features, &familiarity, &input.policy.baseline, &mut fired);
     auth::fire(input.message, input.policy, input.local_domains, &mut fired);
+    impersonation::fire(
+        input.envelope,
+        input.message,
+        input.policy,
+        input.local_domains,
+        &mut fired,
+    );
     let mut endpoint_alerts = Vec::new();
     if let Some(source) = input.enrichment {
         endpoint_alerts = enrichment::endpoint_alerts(source, input, &mut fired);

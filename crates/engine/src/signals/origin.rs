@@ -117,7 +117,20 @@ impl TrustedNetworks {
         Ok(TrustedNetworks { networks: parsed })
     }
 
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+    /// The loopback networks, 127.0.0.0/8 and ::1.
+    pub fn loopback() -> TrustedNetworks {
+        TrustedNetworks {
+            networks: vec![
+                (IpAddr::from([127, 0, 0, 0]), 8),
+                (IpAddr::from(std::net::Ipv6Addr::LOCALHOST), 128),
+            ],
+        }
+    }
+
+    /// Returns whether `ip` is in one of the networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
+        let ip = ip.to_canonical();
         self.networks
             .iter()
             .any(|(network, length)| match (network, ip) {

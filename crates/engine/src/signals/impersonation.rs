@@ -1,0 +1,80 @@
+//! `sender.local_unauthenticated`: inbound mail that claims a local sender.
+//!
+//! A message from outside the organisation's networks whose envelope sender
+//! or From address is in a local domain is either a service the organisation
+//! lets send in its name (which then passes SPF, DKIM or DMARC for that
+//! domain) or an impersonation of a colleague. Such a sender is usually
+//! familiar to the graph, so without this signal the forgery would borrow
+//! the trust of the address it copies.
+
+use gatehouse_message::Message;
+use gatehouse_policy::Policy;
+
+use super::{Fired, auth};
+use crate::verdict::Envelope;
+
+const METHODS: &[&str] = &["spf", "dkim", "dmarc"];
+
+pub(crate) fn fire(
+    envelope: &Envelope,
+    message: &Message,
+    policy: &Policy,
+    local_domains: &[String],
+    fired: &mut Vec<Fired>,
+) {
+    let is_local = |address: &str| {
+        let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
+        local_domains
+            .iter()
+            .any(|local| local.eq_ignore_ascii_case(domain.trim_end_matches('>')))
+    };
+    let header_from = message
+        .headers
+        .from
+        .as_ref()
+        .map(|from| from.address.as_str());
+    let Some(claimed) = [Some(envelope.mail_from.as_str()), header_from]
+        .into_iter()
+        .flatten()
+        .find(|address| is_local(address))
+    else {
+        return;
+    };
+    if local_pass_recorded(message, policy, local_domains) {
+        return;
+    }
+
+    let client = envelope
+        .client_ip
+        .map(|ip| format!("client {ip}"))
+        .unwrap_or_else(|| "a client".to_owned());
+    fired.push(Fired::new(
+        "sender.local_unauthenticated",
+        format!(
+            "{claimed} is an address of this organisation, but {client} outside its networks sent it without authenticating, and no trusted host recorded an SPF, DKIM or DMARC pass for a local domain"
+        ),
+    ));
+}
+
+/// Whether a trusted host recorded a pass that names a local domain, as a
+/// service sending in the organisation's name would earn.
+fn local_pass_recorded(message: &Message, policy: &Policy, local_domains: &[String]) -> bool {
+    message
+        .headers
+        .authentication_results
+        .iter()
+        .filter(|result| auth::trusted(&result.authserv_id, policy, local_domains))
+        .filter(|result| METHODS.contains(&result.method.as_str()) && result.result == "pass")
+        .any(|result| {
+            let properties = result.properties.to_ascii_lowercase();
+            local_domains.iter().any(|domain| {
+                properties
+                    .split(|c: char| c.is_whitespace() || c == ';')
+                    .filter_map(|property| property.split_once('='))
+                    .any(|(_, value)| {
+                        let value = value.rsplit_once('@').map_or(value, |(_, domain)| domain);
+                        value.trim_matches('"') == domain.as_str()
+                    })
+            })
+        })
+}
