@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use gatehouse_engine::tagging::{self, TagOptions};
-use gatehouse_engine::{Action, Analysis, Engine, Envelope, Outcome, Verdict, When};
+use gatehouse_engine::{
+    Action, Analysis, Engine, Envelope, Outcome, TrustedNetworks, Verdict, When,
+};
 use gatehouse_quarantine::{HeldMessage, Quarantine, QuarantineError, QuarantineId};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -41,6 +43,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     tls: Option<TlsAcceptor>,
     tagging: TagOptions,
+    /// MTAs whose XFORWARD commands name the real client.
+    xforward_hosts: TrustedNetworks,
     /// Releases whose learning failed: failures so far and the next attempt.
     release_retries: Mutex<HashMap<QuarantineId, (u32, Instant)>>,
     /// Extra time each analysis takes, for tests of the time budget.
@@ -89,6 +93,7 @@ impl Gateway {
             metrics,
             tls: None,
             tagging: TagOptions::default(),
+            xforward_hosts: TrustedNetworks::default(),
             release_retries: Mutex::new(HashMap::new()),
             analysis_delay: Duration::ZERO,
         }
@@ -106,6 +111,19 @@ impl Gateway {
     pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Gateway {
         self.tls = Some(acceptor);
         self
+    }
+
+    /// Offers XFORWARD to clients in these networks and believes the client
+    /// address and HELO they forward, as Postfix's
+    /// `smtpd_authorized_xforward_hosts` does. No host by default.
+    pub fn with_xforward_hosts(mut self, hosts: TrustedNetworks) -> Gateway {
+        self.xforward_hosts = hosts;
+        self
+    }
+
+    /// The MTAs whose XFORWARD commands are believed.
+    pub fn xforward_hosts(&self) -> &TrustedNetworks {
+        &self.xforward_hosts
     }
 
     /// Sets how tagged mail is marked beyond its header fields.

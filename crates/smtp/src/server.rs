@@ -218,7 +218,6 @@ enum Step {
 /// One client connection: the sans-I/O session with its socket and its upstream.
 struct Connection {
     stream: Stream,
-    peer: SocketAddr,
     gateway: Arc<Gateway>,
     closing: watch::Receiver<bool>,
     session: Session,
@@ -245,11 +244,11 @@ impl Connection {
         let limits = gateway.limits().clone();
         let features = Features {
             starttls: gateway.tls().is_some(),
+            xforward: gateway.xforward_hosts().contains(peer.ip()),
         };
         let session = Session::new(gateway.hostname(), peer.ip(), limits.clone(), features);
         Connection {
             stream: Stream::Plain(stream),
-            peer,
             closing,
             session,
             lines: LineReader::new(limits.max_command_line),
@@ -414,7 +413,7 @@ impl Connection {
             return Ok(());
         };
         let client = ClientInfo {
-            ip: self.peer.ip(),
+            ip: self.session.client_ip(),
             helo: self.session.helo().map(str::to_owned),
             protocol: if self.session.is_esmtp() {
                 "ESMTP"

@@ -99,6 +99,18 @@ pub struct RcptRequest {
 pub struct Features {
     /// Offer STARTTLS: a certificate is configured.
     pub starttls: bool,
+    /// Offer XFORWARD and believe it: the client is an MTA in
+    /// `[smtp] xforward_hosts`, such as Postfix handing its connections to
+    /// the proxy with `smtpd_proxy_filter`.
+    pub xforward: bool,
+}
+
+/// What an MTA in front of the proxy said about its own client with
+/// XFORWARD, for the next transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Forwarded {
+    ip: Option<IpAddr>,
+    helo: Option<String>,
 }
 
 /// One message's envelope, complete once the final dot has been read.
@@ -139,6 +151,8 @@ pub struct Session {
     pending: Option<Pending>,
     /// The MAIL or RCPT waiting for its reply from the I/O loop.
     awaiting: Option<Awaiting>,
+    /// XFORWARD attributes, kept until the transaction ends.
+    forwarded: Forwarded,
 }
 
 #[derive(Debug, Clone)]
@@ -161,7 +175,14 @@ impl Session {
             limits,
             pending: None,
             awaiting: None,
+            forwarded: Forwarded::default(),
         }
+    }
+
+    /// The client of the current transaction: the one an authorised MTA
+    /// named with XFORWARD, else the peer of the connection.
+    pub fn client_ip(&self) -> IpAddr {
+        self.forwarded.ip.unwrap_or(self.client_ip)
     }
 
     pub fn state(&self) -> State {
@@ -177,8 +198,9 @@ impl Session {
         self.tls
     }
 
+    /// The client's greeting, or the one an authorised MTA forwarded.
     pub fn helo(&self) -> Option<&str> {
-        self.helo.as_deref()
+        self.forwarded.helo.as_deref().or(self.helo.as_deref())
     }
 
     pub fn is_esmtp(&self) -> bool {
@@ -204,6 +226,9 @@ impl Session {
                 ));
             }
         };
+        if self.features.xforward && starts_with_word(&bytes, b"XFORWARD") {
+            return self.xforward(&bytes);
+        }
         match Request::parse(&mut bytes.iter()) {
             Ok(request) => self.request(request),
             Err(err) => self.parse_error(err),
@@ -260,12 +285,13 @@ impl Session {
         let transaction = Transaction {
             mail_from: pending.from,
             rcpt_to: pending.recipients,
-            helo: self.helo.clone(),
-            client_ip: self.client_ip,
+            helo: self.helo().map(str::to_owned),
+            client_ip: self.client_ip(),
             esmtp: self.esmtp,
             tls: self.tls,
             mail_params: pending.params,
         };
+        self.forwarded = Forwarded::default();
         self.enter(State::Ready);
         Some(transaction)
     }
@@ -273,6 +299,7 @@ impl Session {
     /// Abandons the open transaction after a BDAT chunk was refused.
     pub fn abort_transaction(&mut self) {
         self.pending = None;
+        self.forwarded = Forwarded::default();
         if self.state != State::Closed {
             self.enter(State::Ready);
         }
@@ -306,6 +333,7 @@ impl Session {
             Request::StartTls => self.starttls(),
             Request::Rset => {
                 self.pending = None;
+                self.forwarded = Forwarded::default();
                 if self.state != State::Connected {
                     self.enter(State::Ready);
                 }
@@ -369,11 +397,75 @@ impl Session {
         if self.features.starttls && !self.tls {
             lines.push("STARTTLS".to_owned());
         }
+        if self.features.xforward {
+            lines.push("XFORWARD NAME ADDR PROTO HELO SOURCE".to_owned());
+        }
         Action::Reply(Reply {
             code: 250,
             status: None,
             lines,
         })
+    }
+
+    /// Records what the MTA in front says about its client, in Postfix's
+    /// XFORWARD syntax: `NAME=value` pairs whose values are xtext, with
+    /// `[UNAVAILABLE]` for a value it does not know. Only ADDR and HELO
+    /// matter to the analysis; the other attributes are accepted and ignored.
+    fn xforward(&mut self, line: &[u8]) -> Action {
+        if self.state != State::Ready || self.pending.is_some() {
+            return self.bad_sequence("XFORWARD only before MAIL");
+        }
+        let text = String::from_utf8_lossy(line);
+        let attributes: Vec<&str> = text.split_ascii_whitespace().skip(1).collect();
+        if attributes.is_empty() {
+            return self.error(Reply::new(
+                501,
+                [5, 5, 4],
+                "Syntax: XFORWARD attribute=value",
+            ));
+        }
+        for attribute in attributes {
+            let Some((name, value)) = attribute.split_once('=') else {
+                return self.error(Reply::new(
+                    501,
+                    [5, 5, 4],
+                    format!("Bad XFORWARD attribute {attribute}"),
+                ));
+            };
+            let value = xtext_decode(value);
+            let unknown = value.eq_ignore_ascii_case("[UNAVAILABLE]")
+                || value.eq_ignore_ascii_case("[TEMPUNAVAIL]");
+            match name.to_ascii_uppercase().as_str() {
+                "ADDR" if unknown => self.forwarded.ip = None,
+                "ADDR" => {
+                    let address = value
+                        .strip_prefix("IPV6:")
+                        .or_else(|| value.strip_prefix("ipv6:"))
+                        .unwrap_or(&value);
+                    match address.parse::<IpAddr>() {
+                        Ok(ip) => self.forwarded.ip = Some(ip),
+                        Err(_) => {
+                            return self.error(Reply::new(
+                                501,
+                                [5, 5, 4],
+                                format!("Bad XFORWARD address {value}"),
+                            ));
+                        }
+                    }
+                }
+                "HELO" if unknown => self.forwarded.helo = None,
+                "HELO" => self.forwarded.helo = Some(clean_helo(&value)),
+                "NAME" | "PROTO" | "SOURCE" | "IDENT" | "PORT" => {}
+                _ => {
+                    return self.error(Reply::new(
+                        501,
+                        [5, 5, 4],
+                        format!("Bad XFORWARD attribute name {name}"),
+                    ));
+                }
+            }
+        }
+        Action::Reply(Reply::ok())
     }
 
     fn starttls(&mut self) -> Action {
@@ -586,6 +678,37 @@ impl Session {
     }
 }
 
+/// Whether a command line starts with `word`, in any case, followed by a space or the line end.
+fn starts_with_word(line: &[u8], word: &[u8]) -> bool {
+    line.len() >= word.len()
+        && line[..word.len()].eq_ignore_ascii_case(word)
+        && matches!(line.get(word.len()), None | Some(b' ' | b'\r' | b'\n'))
+}
+
+/// Decodes xtext (RFC 3461 §4): `+XX` is the byte with hex value XX.
+fn xtext_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[i], hex) {
+            (b'+', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 fn needs_smtputf8() -> Reply {
     Reply::new(553, [5, 6, 7], "Non-ASCII address without SMTPUTF8 in MAIL")
 }
@@ -695,6 +818,78 @@ mod tests {
             Some(("a@b.test".to_owned(), vec!["c@d.test".to_owned()]))
         );
         assert_eq!(session.state(), State::Ready);
+    }
+
+    /// Runs one transaction and returns its client address and HELO.
+    fn transaction_client(session: &mut Session) -> (IpAddr, Option<String>) {
+        say(session, "MAIL FROM:<a@b.test>\r\n");
+        say(session, "RCPT TO:<c@d.test>\r\n");
+        say(session, "DATA\r\n");
+        let transaction = session.finish_data().expect("transaction");
+        (transaction.client_ip, transaction.helo)
+    }
+
+    #[test]
+    fn xforward_names_the_client_of_one_transaction() {
+        let mut session = Session::new(
+            "mx.test",
+            IpAddr::from([127, 0, 0, 1]),
+            Limits::default(),
+            Features {
+                xforward: true,
+                ..Features::default()
+            },
+        );
+        let Action::Reply(ehlo) = say(&mut session, "EHLO postfix.test\r\n") else {
+            panic!("EHLO gave no reply");
+        };
+        assert!(ehlo.lines.iter().any(|line| line.starts_with("XFORWARD ")));
+
+        let forwarded = say(
+            &mut session,
+            "XFORWARD NAME=spam.test ADDR=IPV6:2001:db8::7 HELO=mail+2Bx.test PROTO=ESMTP\r\n",
+        );
+        assert_eq!(code(&forwarded), 250);
+        let (ip, helo) = transaction_client(&mut session);
+        assert_eq!(ip, "2001:db8::7".parse::<IpAddr>().expect("address"));
+        assert_eq!(helo.as_deref(), Some("mail+x.test"));
+
+        // The next transaction is Postfix's own until it forwards again.
+        let (ip, helo) = transaction_client(&mut session);
+        assert_eq!(ip, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(helo.as_deref(), Some("postfix.test"));
+    }
+
+    #[test]
+    fn xforward_from_an_unauthorised_client_is_unknown() {
+        let mut session = session();
+        let Action::Reply(ehlo) = say(&mut session, "EHLO client.test\r\n") else {
+            panic!("EHLO gave no reply");
+        };
+        assert!(!ehlo.lines.iter().any(|line| line.starts_with("XFORWARD")));
+
+        let forwarded = say(&mut session, "XFORWARD ADDR=127.0.0.1\r\n");
+        assert_eq!(code(&forwarded), 500);
+        let (ip, _) = transaction_client(&mut session);
+        assert_eq!(ip, IpAddr::from([192, 0, 2, 1]));
+    }
+
+    #[test]
+    fn xforward_inside_a_transaction_is_bad_sequence() {
+        let mut session = Session::new(
+            "mx.test",
+            IpAddr::from([127, 0, 0, 1]),
+            Limits::default(),
+            Features {
+                xforward: true,
+                ..Features::default()
+            },
+        );
+        say(&mut session, "EHLO postfix.test\r\n");
+        say(&mut session, "MAIL FROM:<a@b.test>\r\n");
+        assert_eq!(code(&say(&mut session, "XFORWARD ADDR=192.0.2.9\r\n")), 503);
+        assert_eq!(code(&say(&mut session, "RSET\r\n")), 250);
+        assert_eq!(code(&say(&mut session, "XFORWARD ADDR=bogus\r\n")), 501);
     }
 
     #[test]
@@ -855,7 +1050,10 @@ mod tests {
             "mx.test",
             IpAddr::from([192, 0, 2, 1]),
             Limits::default(),
-            Features { starttls: true },
+            Features {
+                starttls: true,
+                ..Features::default()
+            },
         );
         say(&mut session, "EHLO client.test\r\n");
 
