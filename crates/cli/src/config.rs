@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_engine::Limits as EngineLimits;
+use gatehouse_engine::TrustedNetworks;
 use gatehouse_engine::tagging::TagOptions;
 use gatehouse_milter::Limits as MilterLimits;
 use gatehouse_smtp::{FailureAction, Limits as SmtpLimits};
@@ -24,6 +25,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
         "gateway",
         &[
             "local_domains",
+            "local_networks",
+            "trusted_relays",
+            "geoip_asn_database",
+            "geoip_country_database",
             "data_dir",
             "quarantine_dir",
             "policy",
@@ -54,6 +59,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "max_received_headers",
             "tls_certificate",
             "tls_key",
+            "xforward_hosts",
         ],
     ),
     (
@@ -109,6 +115,14 @@ pub(crate) struct Config {
     pub(crate) file: Option<PathBuf>,
     /// Domains whose mail is internal or outbound, lower-cased.
     pub(crate) local_domains: Vec<String>,
+    /// Networks whose clients may send as a local address without
+    /// authenticating, as Postfix's `mynetworks`; loopback by default.
+    pub(crate) local_networks: TrustedNetworks,
+    /// Relays whose Received hops are skipped when finding the origin network.
+    pub(crate) trusted_relays: TrustedNetworks,
+    /// MaxMind-format ASN and country databases, when configured.
+    pub(crate) geoip_asn: Option<PathBuf>,
+    pub(crate) geoip_country: Option<PathBuf>,
     /// Folder of the graph store and, with no upstream, of the `delivered` Maildir.
     pub(crate) data_dir: PathBuf,
     pub(crate) quarantine_dir: PathBuf,
@@ -149,6 +163,8 @@ pub(crate) struct SmtpConfig {
     pub(crate) limits: SmtpLimits,
     /// PEM certificate chain and key for STARTTLS; `None` offers no STARTTLS.
     pub(crate) tls: Option<TlsFiles>,
+    /// MTAs in front of the proxy whose XFORWARD commands are believed.
+    pub(crate) xforward_hosts: TrustedNetworks,
 }
 
 /// The PEM files of the STARTTLS certificate.
@@ -258,6 +274,10 @@ fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
     Config {
         file,
         local_domains: Vec::new(),
+        local_networks: TrustedNetworks::loopback(),
+        trusted_relays: TrustedNetworks::default(),
+        geoip_asn: None,
+        geoip_country: None,
         data_dir: base.join("data"),
         quarantine_dir: base.join("quarantine"),
         policy: None,
@@ -267,6 +287,7 @@ fn defaults(base: &Path, file: Option<PathBuf>) -> Config {
             hostname: system_hostname(),
             limits: SmtpLimits::default(),
             tls: None,
+            xforward_hosts: TrustedNetworks::default(),
         },
         milter_listen: None,
         milter_limits: MilterLimits::default(),
@@ -397,6 +418,15 @@ impl Reader {
             config.quarantine_dir = path;
         }
         config.policy = self.path_value(gateway, "gateway", "policy", base)?;
+        if let Some(networks) = gateway.get("local_networks") {
+            config.local_networks = self.networks("gateway.local_networks", networks)?;
+        }
+        if let Some(networks) = gateway.get("trusted_relays") {
+            config.trusted_relays = self.networks("gateway.trusted_relays", networks)?;
+        }
+        config.geoip_asn = self.path_value(gateway, "gateway", "geoip_asn_database", base)?;
+        config.geoip_country =
+            self.path_value(gateway, "gateway", "geoip_country_database", base)?;
         self.operations(gateway, &mut config)?;
 
         let smtp = section("smtp");
@@ -408,6 +438,9 @@ impl Reader {
                     "write it as \"127.0.0.1:2525\" or \"[::1]:2525\"",
                 )
             })?;
+        }
+        if let Some(hosts) = smtp.get("xforward_hosts") {
+            config.smtp.xforward_hosts = self.networks("smtp.xforward_hosts", hosts)?;
         }
         if let Some(upstream) = self.string(smtp, "smtp", "upstream")? {
             config.smtp.upstream = Some(self.host_port("smtp.upstream", &upstream)?);
@@ -817,6 +850,35 @@ impl Reader {
         Ok(domains)
     }
 
+    /// Reads a list of networks in CIDR notation; a bare address is one host.
+    fn networks(&self, key: &str, value: &Value) -> Result<TrustedNetworks, ConfigError> {
+        let Value::Array(items) = value else {
+            return Err(self.invalid(
+                key,
+                &format!("is a {}, not a list", value.type_str()),
+                "write it as [\"192.0.2.0/24\", \"2001:db8::/32\"]",
+            ));
+        };
+        let mut texts = Vec::new();
+        for item in items {
+            let Value::String(text) = item else {
+                return Err(self.invalid(
+                    key,
+                    &format!("holds a {}", item.type_str()),
+                    "write each network in double quotes",
+                ));
+            };
+            texts.push(text.as_str());
+        }
+        TrustedNetworks::parse(&texts).map_err(|err| {
+            self.invalid(
+                key,
+                &format!("holds {err}"),
+                "list networks such as \"192.0.2.0/24\" or single addresses",
+            )
+        })
+    }
+
     fn host_port(&self, key: &str, value: &str) -> Result<String, ConfigError> {
         let port = value.rsplit_once(':').and_then(|(host, port)| {
             let host_ok = !host.is_empty();
@@ -895,6 +957,36 @@ mod tests {
         assert_eq!(config.limits.qr.max_alloc_bytes, 2000);
         assert_eq!(config.limits.unpack.max_urls, 30);
         assert_eq!(config.limits.message.max_data_uris, 4);
+    }
+
+    #[test]
+    fn networks_are_read() {
+        let config = parse(
+            r#"
+            [gateway]
+            local_networks = ["192.0.2.0/24", "2001:db8::1"]
+            trusted_relays = ["198.51.100.7"]
+            geoip_asn_database = "GeoLite2-ASN.mmdb"
+            "#,
+        )
+        .expect("valid config");
+
+        let local = &config.local_networks;
+        assert!(local.contains([192, 0, 2, 200].into()));
+        assert!(!local.contains([127, 0, 0, 1].into()));
+        assert!(local.contains("2001:db8::1".parse().expect("address")));
+        assert!(config.trusted_relays.contains([198, 51, 100, 7].into()));
+        assert_eq!(
+            config.geoip_asn,
+            Some(PathBuf::from("/etc/gh/GeoLite2-ASN.mmdb"))
+        );
+    }
+
+    #[test]
+    fn local_networks_default_to_loopback() {
+        let config = parse("").expect("valid config");
+        assert!(config.local_networks.contains([127, 0, 0, 1].into()));
+        assert!(!config.local_networks.contains([192, 0, 2, 1].into()));
     }
 
     #[test]
@@ -1046,6 +1138,16 @@ mod tests {
                 "domains not a list",
                 "[gateway]\nlocal_domains = \"example.com\"",
                 "`gateway.local_domains` is a string, not a list",
+            ),
+            (
+                "network without length",
+                "[gateway]\nlocal_networks = [\"10.0.0.0/33\"]",
+                "`gateway.local_networks` holds invalid trusted network `10.0.0.0/33`",
+            ),
+            (
+                "relays not a list",
+                "[gateway]\ntrusted_relays = \"192.0.2.1\"",
+                "`gateway.trusted_relays` is a string, not a list",
             ),
             (
                 "section as value",

@@ -29,7 +29,8 @@ pub(crate) fn gateway(
         &config.smtp.hostname,
         config.smtp.limits.clone(),
     )
-    .with_tagging(config.tagging.clone());
+    .with_tagging(config.tagging.clone())
+    .with_xforward_hosts(config.smtp.xforward_hosts.clone());
     if let Some(acceptor) = tls_acceptor(config)? {
         gateway = gateway.with_tls(acceptor);
     }
@@ -119,7 +120,7 @@ async fn reload_on_sighup(
         let attach = Arc::clone(&attach);
         let rebuilt = tokio::task::spawn_blocking(move || {
             let policy = setup::policy(&config)?;
-            anyhow::Ok(attach(setup::engine_with(&config, policy, graph)))
+            anyhow::Ok(attach(setup::engine_with(&config, policy, graph)?))
         })
         .await;
         match rebuilt {

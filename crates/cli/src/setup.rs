@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gatehouse_engine::Engine;
+use gatehouse_engine::{Engine, GeoIp};
 use gatehouse_graph::RedbGraph;
 use gatehouse_policy::Policy;
 use gatehouse_quarantine::Quarantine;
@@ -47,21 +47,30 @@ pub(crate) fn engine(config: &Config) -> anyhow::Result<Engine> {
             graph_path.display()
         )
     })?;
-    Ok(engine_with(config, policy, Arc::new(graph)))
+    engine_with(config, policy, Arc::new(graph))
 }
 
-/// Builds the engine on a graph store that is already open, as a policy reload does.
+/// Builds the engine on a graph store that is already open, as a policy
+/// reload does. The GeoIP databases are opened again each time, so a reload
+/// picks up updated files.
 pub(crate) fn engine_with(
     config: &Config,
     policy: Policy,
     graph: Arc<dyn gatehouse_graph::GraphStore>,
-) -> Engine {
-    Engine::new(
+) -> anyhow::Result<Engine> {
+    let mut engine = Engine::new(
         Arc::new(policy),
         graph,
         config.limits.clone(),
         config.local_domains.clone(),
     )
+    .with_local_networks(config.local_networks.clone())
+    .with_trusted_relays(config.trusted_relays.clone());
+    if config.geoip_asn.is_some() || config.geoip_country.is_some() {
+        let geoip = GeoIp::open(config.geoip_asn.as_deref(), config.geoip_country.as_deref())?;
+        engine = engine.with_geoip(Arc::new(geoip));
+    }
+    Ok(engine)
 }
 
 pub(crate) fn quarantine(config: &Config) -> anyhow::Result<Quarantine> {
