@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gatehouse_engine::{Engine, Envelope, Outcome, When, group_by_campaign};
+use gatehouse_engine::{Envelope, Outcome, When, group_by_campaign};
 use gatehouse_graph::{AddressReport, Fact, GraphStore, RedbGraph, Response, Stats};
 use gatehouse_quarantine::Quarantine;
 use time::OffsetDateTime;
@@ -188,12 +188,7 @@ pub(crate) fn learn_dry_run(config: &Config, paths: &[PathBuf]) -> anyhow::Resul
     }
     let graph = Arc::new(RedbGraph::open(&copy)?);
     let before = graph.stats()?;
-    let engine = Engine::new(
-        Arc::new(setup::policy(config)?),
-        graph.clone(),
-        config.limits.clone(),
-        config.local_domains.clone(),
-    );
+    let engine = setup::engine_with(config, setup::policy(config)?, graph.clone())?;
 
     let files = input::collect_files(paths).map_err(|err| UsageError(err.to_string()))?;
     let max_bytes = config.smtp.limits.max_message_bytes;
