@@ -14,7 +14,7 @@
 //! held/<id>.json      the verdict, with the envelope
 //! released/<id>.*     moved here by `release`; `<id>.learned` once the graph learned it
 //! deleted/<id>.*      moved here by `delete`
-//! audit.log           one line per release or delete: time, user, command, id
+//! audit.log           one line per release or delete: time, user, command, id, uid
 //! ```
 //!
 //! Folders are created with mode 0700 and files with mode 0600, because held

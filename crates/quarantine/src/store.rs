@@ -285,18 +285,11 @@ impl Quarantine {
         let time = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_else(|_| "unknown-time".to_owned());
-        let user: String = user
-            .chars()
-            .map(|c| {
-                if c.is_whitespace() || c.is_control() {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .take(64)
-            .collect();
-        let line = format!("{time} user={user} command={command} id={id}\n");
+        // The user name comes from the caller's environment, so it may claim
+        // anyone. The uid is the process's own, which the caller cannot choose.
+        let user: String = audit_value(user).chars().take(64).collect();
+        let uid = process_uid().map_or_else(|| "unknown".to_owned(), |uid| uid.to_string());
+        let line = format!("{time} user={user} command={command} id={id} uid={uid}\n");
         let path = self.root.join("audit.log");
         durable::append_line(&path, &line).map_err(io_error(&path))
     }
@@ -336,6 +329,16 @@ impl Quarantine {
             }
         }
     }
+}
+
+/// Returns the effective user id of this process: the owner of `/proc/self`
+/// on Linux, `None` where that folder does not exist.
+fn process_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+
+    fs::metadata("/proc/self")
+        .ok()
+        .map(|metadata| metadata.uid())
 }
 
 /// Makes a value from outside safe for one `key=value` field of the audit
