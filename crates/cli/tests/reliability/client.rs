@@ -3,6 +3,8 @@
 //! connection slot while sending as little as it can.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -188,6 +190,7 @@ pub async fn slow_loris(
     kind: LorisKind,
     interval: Duration,
     give_up: Instant,
+    answered: Arc<AtomicUsize>,
 ) -> LorisOutcome {
     let started = Instant::now();
     let mut outcome = LorisOutcome {
@@ -198,6 +201,7 @@ pub async fn slow_loris(
         last_reply: None,
     };
     let Ok(mut stream) = TcpStream::connect(address).await else {
+        answered.fetch_add(1, Ordering::SeqCst);
         return outcome;
     };
     let mut received = Vec::new();
@@ -217,6 +221,9 @@ pub async fn slow_loris(
                 break;
             }
             Ok(Ok(count)) => {
+                if received.is_empty() {
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
                 received.extend_from_slice(&buffer[..count]);
                 if !outcome.got_slot && received.starts_with(b"220") {
                     outcome.got_slot = true;

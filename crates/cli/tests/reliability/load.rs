@@ -138,6 +138,7 @@ pub async fn run(params: LoadParams, templates: Arc<Vec<Template>>) -> Report {
             params.smtp.session_timeout_secs + params.smtp.command_timeout_secs + 15,
         ))
     .min(deadline);
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut loris = Vec::with_capacity(params.loris);
     for index in 0..params.loris {
         let kind = if index % 2 == 0 {
@@ -150,10 +151,13 @@ pub async fn run(params: LoadParams, templates: Arc<Vec<Template>>) -> Report {
             kind,
             params.loris_interval,
             loris_give_up,
+            Arc::clone(&answered),
         )));
     }
-    if params.loris > 0 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    // The sessions start once every slow-loris client has its greeting, or after 10 s.
+    let greeted_by = Instant::now() + Duration::from_secs(10);
+    while answered.load(Ordering::SeqCst) < params.loris && Instant::now() < greeted_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     let ledger = Arc::new(Ledger::default());

@@ -202,7 +202,9 @@ async fn load_soak() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long run; scripts/reliability runs it with the release binary"]
 async fn crash_consistency() {
-    let params = CrashParams::from_env(crash_defaults(1_000, 16));
+    let mut defaults = crash_defaults(1_000, 16);
+    defaults.max_gap = Duration::from_millis(500);
+    let params = CrashParams::from_env(defaults);
     let mut report = crash::run(params, templates()).await;
     report.publish();
 

@@ -102,8 +102,11 @@ impl Report {
             .unwrap_or(u64::MAX)
     }
 
+    /// Records a problem once, however often a check finds it again.
     pub fn fail(&mut self, failure: String) {
-        self.failures.push(failure);
+        if !self.failures.contains(&failure) {
+            self.failures.push(failure);
+        }
     }
 
     /// Looks up every acknowledged message upstream and in the quarantine.
@@ -148,6 +151,10 @@ impl Report {
                 .take(LISTED)
                 .collect::<Vec<_>>(),
         );
+        self.value(
+            "orphaned_messages_without_verdict",
+            quarantine.orphaned_messages.len(),
+        );
         self.value("temporary_files_left", quarantine.temporary_files.len());
         self.lost = lost.len();
         self.half_written = quarantine.half_written.clone();
@@ -156,7 +163,8 @@ impl Report {
     /// Prints the report to stderr and appends it to `RELIABILITY_REPORT`.
     pub fn publish(&mut self) {
         self.value("failures", self.failures.clone());
-        let mut text = format!("== reliability: {} ==\n", self.name);
+        // The test harness may have printed "test NAME ... " without a line end.
+        let mut text = format!("\n== reliability: {} ==\n", self.name);
         for (name, value) in &self.fields {
             text.push_str(&format!("{name}: {value}\n"));
         }
