@@ -15,7 +15,8 @@ pub(crate) struct Item {
 ///
 /// A folder is read recursively in name order. Names that start with a dot
 /// and the `tmp/` folder of a Maildir (messages still being written) are
-/// skipped.
+/// skipped, except the subfolders of a Maildir++ (`.Sent`, `.Archive.2025`),
+/// which are Maildirs themselves.
 pub(crate) fn collect_files(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -42,7 +43,9 @@ fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
             .file_name()
             .and_then(|name| name.to_str())
             .unwrap_or("");
-        if name.starts_with('.') || (is_maildir && name == "tmp") {
+        let maildir_plus_folder =
+            is_maildir && entry.join("cur").is_dir() && entry.join("new").is_dir();
+        if (name.starts_with('.') && !maildir_plus_folder) || (is_maildir && name == "tmp") {
             continue;
         }
         // symlink_metadata: a link loop must not send the walk in circles.

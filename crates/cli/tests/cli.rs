@@ -171,7 +171,7 @@ fn scan_reads_mbox_messages() {
 }
 
 #[test]
-fn scan_reads_maildir_without_tmp() {
+fn scan_reads_maildir_and_its_subfolders_without_tmp() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let maildir = folder.path().join("Maildir");
     for sub in ["cur", "new", "tmp"] {
@@ -181,12 +181,20 @@ fn scan_reads_maildir_without_tmp() {
     fs::write(maildir.join("cur/1.host:2,S"), &message).expect("write");
     fs::write(maildir.join("new/2.host"), &message).expect("write");
     fs::write(maildir.join("tmp/3.host"), b"half written").expect("write");
+    // A Maildir++ subfolder is read; another dot folder is not.
+    for sub in [".Sent/cur", ".Sent/new", ".index/cur"] {
+        fs::create_dir_all(maildir.join(sub)).expect("maildir folder");
+    }
+    fs::write(maildir.join(".Sent/cur/4.host:2,S"), &message).expect("write");
+    fs::write(maildir.join(".index/cur/5.host"), &message).expect("write");
 
     let output = run(folder.path(), &["scan", "--format", "json", "Maildir"]);
 
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains(".Sent/cur/4.host"), "{stdout}");
+    assert!(!stdout.contains(".index"), "{stdout}");
     assert!(!stdout.contains("tmp/3.host"), "{stdout}");
 }
 
