@@ -17,8 +17,10 @@ pub struct Limits {
     /// Protocol errors (unknown commands, bad sequence, bad syntax) after which
     /// the session is closed with 421.
     pub max_errors: u32,
-    /// Time the server waits for the next command or the next chunk of DATA.
-    /// RFC 5321 §4.5.3.2.7 sets the server timeout to at least 5 minutes.
+    /// Time the client has to send the next whole command line, counted from
+    /// the previous command, and time the server waits for each read of
+    /// message text. RFC 5321 §4.5.3.2.7 sets the server timeout to at least
+    /// 5 minutes.
     pub command_timeout: Duration,
     /// Time one whole session may last, whatever the client does.
     pub session_timeout: Duration,

@@ -232,6 +232,10 @@ struct Connection {
     /// The buffer each socket read fills before its bytes join `input`.
     read_buffer: Box<[u8]>,
     deadline: Instant,
+    /// When the session last made progress: a command handled or message
+    /// text taken. Outside DATA and BDAT chunks the next command must be
+    /// complete within `command_timeout` of it.
+    last_progress: Instant,
 }
 
 impl Connection {
@@ -260,6 +264,7 @@ impl Connection {
             output: Vec::new(),
             read_buffer: vec![0u8; READ_CHUNK].into_boxed_slice(),
             deadline: Instant::now() + limits.session_timeout,
+            last_progress: Instant::now(),
             gateway,
         }
     }
@@ -279,7 +284,10 @@ impl Connection {
             // Handle everything already buffered; pipelined commands get their
             // replies batched into one write.
             match self.step().await? {
-                Step::Progress => continue,
+                Step::Progress => {
+                    self.last_progress = Instant::now();
+                    continue;
+                }
                 Step::Closed => return Ok(()),
                 Step::NeedInput => {}
             }
@@ -563,7 +571,16 @@ impl Connection {
     /// Reads more input; returns false when the connection should end.
     async fn read(&mut self) -> std::io::Result<bool> {
         let limits = self.gateway.limits();
-        let wait_until = self.deadline.min(Instant::now() + limits.command_timeout);
+        // Message text only has to keep arriving, but a command line must
+        // arrive whole: a client that sends one byte per read timeout would
+        // otherwise hold its connection slot until the session deadline.
+        let in_message = self.data.is_some() || self.chunk.is_some();
+        let timeout_from = if in_message {
+            Instant::now()
+        } else {
+            self.last_progress
+        };
+        let wait_until = self.deadline.min(timeout_from + limits.command_timeout);
         // At shutdown a session between commands replies 421, while one inside
         // a message gets the grace period to finish it.
         let may_close = self.data.is_none() && self.chunk.is_none() && self.bdat.is_none();

@@ -1196,6 +1196,48 @@ async fn idle_client_times_out_with_421() {
 }
 
 #[tokio::test]
+async fn trickled_command_times_out_with_421() {
+    let limits = Limits {
+        command_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
+    let stream = TcpStream::connect(proxy.address).await.expect("connect");
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).await.expect("greeting");
+    let started = std::time::Instant::now();
+
+    // One byte every 100 ms of a line that never ends: every read comes in
+    // time, but the command as a whole does not.
+    let trickle = async {
+        for byte in b"EHLO ".iter().chain(std::iter::repeat(&b'a')).take(30) {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut reply = String::new();
+    let read = async {
+        let _ = reader.read_line(&mut reply).await;
+        started.elapsed()
+    };
+    let ((), replied_after) = tokio::join!(trickle, read);
+
+    assert_eq!(
+        reply,
+        "421 4.4.2 mx.test timed out waiting for input, closing connection\r\n"
+    );
+    assert!(
+        replied_after < Duration::from_millis(2000),
+        "the trickled line held the session for {replied_after:?}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn session_deadline_ends_busy_session() {
     let limits = Limits {
         session_timeout: Duration::from_millis(500),
