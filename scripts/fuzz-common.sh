@@ -1,0 +1,77 @@
+# Shared by scripts/fuzz-smoke and scripts/fuzz-long; source it from the
+# repository root. It only defines names and functions.
+
+# Every target in fuzz/Cargo.toml, in the order the scripts run them.
+FUZZ_TARGETS=(mime_parse unpack qr_decode links smtp_session smtp_data milter config policy engine)
+
+# Prints the libFuzzer dictionary of a target, if it has one.
+fuzz_dict() {
+    case "$1" in
+        mime_parse|engine) echo fuzz/dicts/mime.dict ;;
+        smtp_session|smtp_data) echo fuzz/dicts/smtp.dict ;;
+        milter) echo fuzz/dicts/milter.dict ;;
+        links) echo fuzz/dicts/links.dict ;;
+        config|policy) echo fuzz/dicts/toml.dict ;;
+    esac
+}
+
+# Exits with an error naming the missing tool when nightly or cargo-fuzz is absent.
+require_cargo_fuzz() {
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        echo "error: no nightly toolchain; install it with 'rustup toolchain install nightly --profile minimal'" >&2
+        exit 1
+    fi
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        echo "error: cargo-fuzz is not installed; install it with 'cargo install cargo-fuzz'" >&2
+        exit 1
+    fi
+}
+
+# Options every fuzzing run passes to libFuzzer:
+#   -timeout=30          an input that runs longer than 30 s is a hang and fails the run
+#   -rss_limit_mb=2048   a process over 2 GiB resident fails the run
+#   -print_final_stats=1 prints executions and peak RSS at the end
+FUZZ_OPTIONS=(-timeout=30 -rss_limit_mb=2048 -print_final_stats=1)
+
+# Runs every input in fuzz/regressions/<target>/ once; returns non-zero when
+# one crashes, hangs or fails an assertion. A target without regression
+# inputs passes.
+replay_regressions() {
+    local target="$1" folder="fuzz/regressions/$1"
+    [ -d "$folder" ] || return 0
+    local -a inputs=()
+    while IFS= read -r -d '' file; do inputs+=("$file"); done \
+        < <(find "$folder" -type f -print0 | sort -z)
+    [ ${#inputs[@]} -gt 0 ] || return 0
+    mkdir -p "fuzz/artifacts/$target"
+    if cargo +nightly fuzz run "$target" "${inputs[@]}" -- "${FUZZ_OPTIONS[@]}" \
+        >"fuzz/artifacts/$target/regressions.log" 2>&1; then
+        printf '%-13s %3d regression inputs ok\n' "$target" "${#inputs[@]}"
+    else
+        printf '%-13s regression inputs FAIL, see fuzz/artifacts/%s/regressions.log\n' "$target" "$target"
+        tail -n 40 "fuzz/artifacts/$target/regressions.log" >&2
+        return 1
+    fi
+}
+
+# Fuzzes one target for the given number of seconds from fuzz/corpus/<target>/,
+# writing libFuzzer's output to fuzz/artifacts/<target>/fuzz.log. Extra
+# arguments go to libFuzzer.
+fuzz_target() {
+    local target="$1" seconds="$2"
+    shift 2
+    local -a options=("${FUZZ_OPTIONS[@]}" "-max_total_time=$seconds" "$@")
+    local dict
+    dict=$(fuzz_dict "$target")
+    [ -z "$dict" ] || options+=("-dict=$dict")
+    mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
+    cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- "${options[@]}" \
+        >"fuzz/artifacts/$target/fuzz.log" 2>&1
+}
+
+# Prints the last status line of a target's fuzz.log: executions, coverage
+# (cov), features (ft), corpus size, executions per second and RSS.
+summary_line() {
+    local log="fuzz/artifacts/$1/fuzz.log"
+    grep -E '^#[0-9]+' "$log" | tail -n 1 | tr -s ' \t' ' ' || true
+}
