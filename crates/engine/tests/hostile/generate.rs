@@ -496,8 +496,10 @@ pub(crate) fn png_of(width: u32, height: u32, pixel: impl Fn(u32, u32) -> u8) ->
     png.into_inner()
 }
 
-/// A DOCX with `count` media images (64 × 64 pixels, each different), all
-/// shown by `word/document.xml`, stored without compression.
+/// A DOCX with `count` media images (16 × 16 pixels, each different), all
+/// shown by `word/document.xml`, stored without compression. Small images
+/// keep the message under the size limits of `gatehouse scan` and of the
+/// fronts, so every image reaches the unpacker.
 pub(crate) fn docx_many_images_file(count: usize) -> Vec<u8> {
     let mut entries: Vec<(String, Vec<u8>)> = vec![
         (
@@ -533,8 +535,8 @@ pub(crate) fn docx_many_images_file(count: usize) -> Vec<u8> {
     for index in 0..count {
         let shade = (index % 251) as u8;
         let png = png_of(
-            64,
-            64,
+            16,
+            16,
             |x, y| if (x + y) % 2 == 0 { shade } else { 255 - shade },
         );
         entries.push((format!("word/media/image{index}.png"), png));
