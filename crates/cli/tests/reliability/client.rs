@@ -1,5 +1,5 @@
 //! The SMTP clients of the driver: one that sends messages and classifies
-//! each reply to the final dot, and the slow-loris client that holds a
+//! each reply to the final dot, and the slow-loris client that occupies a
 //! connection slot while sending as little as it can.
 
 use std::net::SocketAddr;
@@ -11,8 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-/// Time the client waits for each reply. The proxy answers the final dot
-/// within its analysis timeout plus the upstream's reply, so this is longer.
+/// Time the client waits for each reply. The proxy replies to the final dot
+/// within its analysis timeout plus the upstream's reply time, so this is longer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One SMTP reply: the code and the text of its last line.
@@ -183,7 +183,7 @@ pub struct LorisOutcome {
     pub last_reply: Option<String>,
 }
 
-/// Connects and holds the connection with as little traffic as `kind`
+/// Connects and keeps the connection open with as little traffic as `kind`
 /// allows, until the proxy closes it or `give_up` passes.
 pub async fn slow_loris(
     address: SocketAddr,

@@ -4,7 +4,7 @@
 //!
 //! While the process is down the driver checks that no quarantine entry is
 //! half-written, that no graph count dropped below what an earlier check
-//! saw, and that the graph still knows a sender it learned before its last
+//! saw, and that the graph still has a sender it learned before its last
 //! durable commit (a witness). At the end every message that got 250 must
 //! be upstream or held.
 
@@ -302,7 +302,7 @@ fn check_while_down(
         Err(err) => report.fail(format!("graph stats failed after a kill: {err}")),
     }
     if let Some(witness) = witness {
-        match gateway.graph_knows(&witness.address) {
+        match gateway.graph_has_correspondent(&witness.address) {
             Ok(true) => {}
             Ok(false) => report.fail(format!(
                 "the graph forgot {} after a kill, though a durable commit followed",
@@ -313,7 +313,7 @@ fn check_while_down(
     }
 }
 
-/// Checks at the end that the graph knows every witness that was delivered.
+/// Checks at the end that the graph has every witness that was delivered.
 fn check_witnesses(gateway: &Gateway, witnesses: &[Witness], sink: &Sink, report: &mut Report) {
     let received = sink.received();
     let mut known = 0;
@@ -324,7 +324,7 @@ fn check_witnesses(gateway: &Gateway, witnesses: &[Witness], sink: &Sink, report
             not_delivered += 1;
             continue;
         }
-        match gateway.graph_knows(&witness.address) {
+        match gateway.graph_has_correspondent(&witness.address) {
             Ok(true) => known += 1,
             Ok(false) => report.fail(format!("the graph forgot {} by the end", witness.address)),
             Err(err) => report.fail(format!("graph explain failed: {err}")),

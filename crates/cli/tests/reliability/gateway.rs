@@ -173,8 +173,8 @@ impl Gateway {
         serde_json::from_slice(&output.stdout).map_err(|err| err.to_string())
     }
 
-    /// Returns whether the graph knows `address` as a correspondent; the process must be stopped.
-    pub fn graph_knows(&self, address: &str) -> Result<bool, String> {
+    /// Returns whether the graph has `address` as a correspondent; the process must be stopped.
+    pub fn graph_has_correspondent(&self, address: &str) -> Result<bool, String> {
         let output = self.run(&["graph", "explain", address, "--format", "json"]);
         if !output.status.success() {
             return Err(String::from_utf8_lossy(&output.stderr).into_owned());
@@ -195,8 +195,8 @@ impl Drop for Gateway {
     }
 }
 
-/// The graph counts that only grow: everything but the campaign windows,
-/// whose old events are pruned by design.
+/// Lists the graph counts that dropped from `before` to `after`. Campaign
+/// window events are left out, because old events are pruned by design.
 pub fn shrunk_counts(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<String> {
     before
         .iter()

@@ -95,7 +95,7 @@ struct Ledger {
     first_accept_ms: AtomicU64,
 }
 
-/// The copy of the mix that message number `n` sends.
+/// Picks the scenario message that message number `n` sends a copy of.
 pub fn pick(templates: &[Template], seed: u64, n: usize) -> &Template {
     let index = SplitMix64::new(seed ^ (n as u64).wrapping_mul(0x9e37_79b9)).below(templates.len());
     &templates[index]
@@ -227,6 +227,7 @@ fn record_sessions(report: &mut Report, ledger: &Ledger, params: &LoadParams, se
         "acknowledged_per_sec",
         acked as f64 / sending.as_secs_f64().max(0.001),
     );
+
     report.value("deferred_4xx", ledger.deferred.load(Ordering::SeqCst));
     report.value("rejected_5xx", ledger.rejected.load(Ordering::SeqCst));
     report.value("broken_transactions", ledger.broken.load(Ordering::SeqCst));
@@ -240,6 +241,7 @@ fn record_sessions(report: &mut Report, ledger: &Ledger, params: &LoadParams, se
             .messages
             .saturating_sub(ledger.next.load(Ordering::SeqCst).min(params.messages)),
     );
+
     report.value("connections", ledger.connections.load(Ordering::SeqCst));
     report.value(
         "connections_refused_4xx_greeting",
@@ -253,6 +255,7 @@ fn record_sessions(report: &mut Report, ledger: &Ledger, params: &LoadParams, se
         "refusing_replies",
         &*ledger.replies.lock().expect("replies"),
     );
+
     let first = ledger.first_accept_ms.load(Ordering::SeqCst);
     report.value(
         "first_250_after_ms",
@@ -437,7 +440,7 @@ pub fn count_reply(replies: &Mutex<BTreeMap<String, u64>>, reply: &client::Reply
     *replies.lock().expect("replies").entry(text).or_insert(0) += 1;
 }
 
-/// The Message-ID of message number `n` of a run.
+/// Builds the Message-ID of message number `n` of a run.
 pub fn message_id(run: &str, seed: u64, n: usize) -> String {
     format!("<{run}.{seed}.{n}@reliability.test>")
 }

@@ -41,7 +41,7 @@ pub fn load_scenario(scenario: &Path) -> Vec<Template> {
         .collect()
 }
 
-/// A plain message from `mail_from`, for the witnesses of what the graph learned.
+/// Builds a plain text message from `mail_from`, for the witnesses of what the graph learned.
 pub fn plain(mail_from: &str, rcpt_to: &str, subject: &str) -> Template {
     let header = format!(
         "From: Witness <{mail_from}>\r\nTo: <{rcpt_to}>\r\nSubject: {subject}\r\n\
