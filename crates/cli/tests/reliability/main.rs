@@ -202,8 +202,8 @@ async fn load_soak() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long run; scripts/reliability runs it with the release binary"]
 async fn crash_consistency() {
-    let mut defaults = crash_defaults(1_000, 16);
-    defaults.max_gap = Duration::from_millis(500);
+    let mut defaults = crash_defaults(3_000, 16);
+    defaults.max_gap = Duration::from_millis(200);
     let params = CrashParams::from_env(defaults);
     let mut report = crash::run(params, templates()).await;
     report.publish();
