@@ -12,6 +12,7 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     let integrations = integrations::build(config, &setup::policy(config)?, runtime.handle())?;
     let engine = integrations.attach(setup::engine(config)?);
     let quarantine = setup::quarantine(config)?;
+    sweep(&quarantine);
     let delivery = setup::delivery(config);
     match &delivery {
         Delivery::Upstream(upstream) => {
@@ -31,6 +32,25 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     });
     runtime.block_on(running.stop());
     served
+}
+
+/// Tidies what a crash left in the quarantine. Leftovers younger than this
+/// may belong to another gateway sharing the folder that is still writing;
+/// a hold takes milliseconds, so ten minutes leaves a wide margin.
+const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn sweep(quarantine: &gatehouse_quarantine::Quarantine) {
+    match quarantine.sweep(SWEEP_MIN_AGE) {
+        Ok(sweep) if sweep == gatehouse_quarantine::Sweep::default() => {}
+        Ok(sweep) => tracing::warn!(
+            temporary_removed = sweep.temporary_removed,
+            moves_finished = sweep.moves_finished,
+            unfinished_moved = sweep.unfinished_moved,
+            folder = %quarantine.root().join(gatehouse_quarantine::UNFINISHED).display(),
+            "tidied the quarantine after a crash"
+        ),
+        Err(err) => tracing::warn!(error = %err, "cannot tidy the quarantine"),
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -25,4 +25,4 @@ mod id;
 mod store;
 
 pub use id::QuarantineId;
-pub use store::{Folder, HeldLock, HeldMessage, Quarantine, QuarantineError};
+pub use store::{Folder, HeldLock, HeldMessage, Quarantine, QuarantineError, Sweep, UNFINISHED};

@@ -12,6 +12,20 @@ use crate::id::{InvalidId, QuarantineId};
 /// Suffix of the marker that the graph learned a release.
 const LEARNED_SUFFIX: &str = ".learned";
 
+/// Folder of the messages whose hold a crash cut short, beside `held/`.
+pub const UNFINISHED: &str = "unfinished";
+
+/// What [`Quarantine::sweep`] tidied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Temporary files of interrupted writes, removed.
+    pub temporary_removed: usize,
+    /// Messages whose release or delete was interrupted, moved beside their verdicts.
+    pub moves_finished: usize,
+    /// Messages whose verdict was never written, moved to `unfinished/`.
+    pub unfinished_moved: usize,
+}
+
 /// The folders a held message moves through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
@@ -132,6 +146,79 @@ impl Quarantine {
         durable::write_atomic(&folder, &format!("{id}.json"), &json)
             .map_err(io_error(&self.verdict_path(Folder::Held, id)))?;
         Ok(id)
+    }
+
+    /// Tidies what a crash left in `held/`, and returns what it did.
+    ///
+    /// A process killed inside [`Quarantine::hold`] leaves a temporary file
+    /// or an `.eml` without its verdict; the client never got a 250 for it,
+    /// so it was not lost, but nothing lists it. One killed inside a
+    /// release or delete leaves the `.eml` behind a verdict that already
+    /// moved. Temporary files older than `min_age` are removed. A verdict-less
+    /// `.eml` whose verdict is in `released/` or `deleted/` follows it there,
+    /// which finishes the move. Any other verdict-less `.eml` older than
+    /// `min_age` moves to `unfinished/`, where a person can still read it.
+    /// A message locked by a release in progress is left alone, and so is
+    /// anything younger than `min_age`, which another gateway sharing the
+    /// folder may still be writing.
+    pub fn sweep(&self, min_age: std::time::Duration) -> Result<Sweep, QuarantineError> {
+        let held = self.root.join(Folder::Held.name());
+        let mut sweep = Sweep::default();
+        let old_enough = |path: &Path| {
+            fs::metadata(path)
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= min_age)
+        };
+        let mut names: Vec<String> = fs::read_dir(&held)
+            .map_err(io_error(&held))?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = held.join(&name);
+            if name.starts_with(durable::TEMP_PREFIX) {
+                if old_enough(&path) {
+                    fs::remove_file(&path).map_err(io_error(&path))?;
+                    sweep.temporary_removed += 1;
+                }
+                continue;
+            }
+            let Some(id) = name
+                .strip_suffix(".eml")
+                .and_then(|stem| QuarantineId::parse(stem).ok())
+            else {
+                continue;
+            };
+            if self.verdict_path(Folder::Held, id).exists() {
+                continue;
+            }
+            let Ok(file) = fs::File::open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_err() || self.verdict_path(Folder::Held, id).exists() {
+                continue;
+            }
+            let finished = [Folder::Released, Folder::Deleted]
+                .into_iter()
+                .find(|folder| self.verdict_path(*folder, id).exists());
+            let target = match finished {
+                Some(folder) => {
+                    sweep.moves_finished += 1;
+                    self.message_path(folder, id)
+                }
+                None if old_enough(&path) => {
+                    let unfinished = self.root.join(UNFINISHED);
+                    durable::create_folder(&unfinished).map_err(io_error(&unfinished))?;
+                    sweep.unfinished_moved += 1;
+                    unfinished.join(&name)
+                }
+                None => continue,
+            };
+            durable::move_durably(&path, &target).map_err(io_error(&path))?;
+        }
+        Ok(sweep)
     }
 
     /// Counts the held messages, by their verdict files.

@@ -265,3 +265,82 @@ fn release_is_unlearned_until_marked() {
     assert_eq!(before[0].raw, RAW);
     assert!(after.is_empty());
 }
+
+/// Ages a file as if written an hour ago.
+fn age(path: &Path) {
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_modified(hour_ago))
+        .expect("set modification time");
+}
+
+#[test]
+fn sweep_tidies_what_a_crash_left() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let quarantine = Quarantine::open(root.path()).expect("open");
+    let held = root.path().join("held");
+    let minute = std::time::Duration::from_secs(60);
+
+    // A whole entry, which stays.
+    let whole = QuarantineId::now();
+    quarantine.hold(&verdict(whole), RAW).expect("hold");
+    // A hold killed between its two writes, old and recent.
+    let orphan = QuarantineId::now();
+    fs::write(held.join(format!("{orphan}.eml")), RAW).expect("write");
+    age(&held.join(format!("{orphan}.eml")));
+    let recent = QuarantineId::now();
+    fs::write(held.join(format!("{recent}.eml")), RAW).expect("write");
+    // A release killed after its verdict moved.
+    let released = QuarantineId::now();
+    quarantine.hold(&verdict(released), RAW).expect("hold");
+    fs::rename(
+        quarantine.verdict_path(Folder::Held, released),
+        quarantine.verdict_path(Folder::Released, released),
+    )
+    .expect("move verdict");
+    // A write killed before its rename.
+    fs::write(held.join(".tmp-x.eml"), RAW).expect("write");
+    age(&held.join(".tmp-x.eml"));
+
+    let sweep = quarantine.sweep(minute).expect("sweep");
+
+    assert_eq!(sweep.temporary_removed, 1);
+    assert_eq!(sweep.moves_finished, 1);
+    assert_eq!(sweep.unfinished_moved, 1);
+    assert!(quarantine.message_path(Folder::Held, whole).exists());
+    assert!(held.join(format!("{recent}.eml")).exists());
+    assert!(
+        root.path()
+            .join(format!("unfinished/{orphan}.eml"))
+            .exists()
+    );
+    assert!(quarantine.message_path(Folder::Released, released).exists());
+    assert!(!held.join(".tmp-x.eml").exists());
+    assert_eq!(
+        quarantine.sweep(minute).expect("sweep again"),
+        Default::default()
+    );
+}
+
+#[test]
+fn sweep_leaves_a_locked_message_alone() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let quarantine = Quarantine::open(root.path()).expect("open");
+    let id = QuarantineId::now();
+    quarantine.hold(&verdict(id), RAW).expect("hold");
+    let lock = quarantine.lock(id).expect("lock");
+    // A release in progress has moved the verdict and still holds the lock.
+    fs::rename(
+        quarantine.verdict_path(Folder::Held, id),
+        quarantine.verdict_path(Folder::Released, id),
+    )
+    .expect("move verdict");
+
+    let sweep = quarantine.sweep(std::time::Duration::ZERO).expect("sweep");
+
+    assert_eq!(sweep, Default::default());
+    assert!(quarantine.message_path(Folder::Held, id).exists());
+    drop(lock);
+}
