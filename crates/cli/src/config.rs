@@ -97,6 +97,13 @@ const UNPACK_LIMITS: &[&str] = &[
     "max_xml_bytes",
     "max_text_chars",
     "max_urls",
+    "max_pdf_pages",
+    "max_pdf_decoded_bytes",
+    "max_pdf_image_pixels",
+    "max_pdf_objects",
+    "max_pdf_millis",
+    "max_render_pixels",
+    "max_total_render_pixels",
 ];
 const QR_LIMITS: &[&str] = &[
     "max_pixels",
@@ -714,6 +721,36 @@ impl Reader {
             "max_text_chars",
         )?;
         self.number(&mut limits_unpack.max_urls, unpack, name, "max_urls")?;
+        for (field, key) in [
+            (
+                &mut limits_unpack.max_pdf_decoded_bytes,
+                "max_pdf_decoded_bytes",
+            ),
+            (
+                &mut limits_unpack.max_pdf_image_pixels,
+                "max_pdf_image_pixels",
+            ),
+            (&mut limits_unpack.max_pdf_millis, "max_pdf_millis"),
+            (&mut limits_unpack.max_render_pixels, "max_render_pixels"),
+            (
+                &mut limits_unpack.max_total_render_pixels,
+                "max_total_render_pixels",
+            ),
+        ] {
+            self.number(field, unpack, name, key)?;
+        }
+        self.number(
+            &mut limits_unpack.max_pdf_pages,
+            unpack,
+            name,
+            "max_pdf_pages",
+        )?;
+        self.number(
+            &mut limits_unpack.max_pdf_objects,
+            unpack,
+            name,
+            "max_pdf_objects",
+        )?;
 
         let qr = part("qr");
         let name = "limits.qr";
@@ -940,6 +977,8 @@ mod tests {
             max_alloc_bytes = 2000
             [limits.unpack]
             max_urls = 30
+            max_pdf_pages = 3
+            max_pdf_millis = 500
             [limits.message]
             max_data_uris = 4
             "#,
@@ -956,6 +995,8 @@ mod tests {
         assert_eq!(config.limits.qr.max_pixels, 1000);
         assert_eq!(config.limits.qr.max_alloc_bytes, 2000);
         assert_eq!(config.limits.unpack.max_urls, 30);
+        assert_eq!(config.limits.unpack.max_pdf_pages, 3);
+        assert_eq!(config.limits.unpack.max_pdf_millis, 500);
         assert_eq!(config.limits.message.max_data_uris, 4);
     }
 
