@@ -434,6 +434,20 @@ impl Reader {
         config.geoip_asn = self.path_value(gateway, "gateway", "geoip_asn_database", base)?;
         config.geoip_country =
             self.path_value(gateway, "gateway", "geoip_country_database", base)?;
+        for (key, path) in [
+            ("gateway.geoip_asn_database", &config.geoip_asn),
+            ("gateway.geoip_country_database", &config.geoip_country),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(self.invalid(
+                    key,
+                    &format!("names {}, which is not a file", path.display()),
+                    "give the path of a MaxMind-format .mmdb database, or remove the key",
+                ));
+            }
+        }
         self.operations(gateway, &mut config)?;
 
         let smtp = section("smtp");
@@ -806,7 +820,7 @@ impl Reader {
             Some(Value::String(text)) => Ok(Some(text.clone())),
             Some(other) => Err(self.invalid(
                 &format!("{name}.{key}"),
-                &format!("is a {}, not a string", other.type_str()),
+                &format!("is {}, not a string", kind(other)),
                 "put the value in double quotes",
             )),
         }
@@ -825,7 +839,7 @@ impl Reader {
             }
             Some(other) => Err(self.invalid(
                 &full,
-                &format!("is a {}, not a whole number", other.type_str()),
+                &format!("is {}, not a whole number", kind(other)),
                 "write a number without quotes, such as 100",
             )),
         }
@@ -856,7 +870,7 @@ impl Reader {
         let Value::Array(items) = value else {
             return Err(self.invalid(
                 key,
-                &format!("is a {}, not a list", value.type_str()),
+                &format!("is {}, not a list", kind(value)),
                 "write it as [\"example.com\"]",
             ));
         };
@@ -865,7 +879,7 @@ impl Reader {
             let Value::String(domain) = item else {
                 return Err(self.invalid(
                     key,
-                    &format!("holds a {}", item.type_str()),
+                    &format!("holds {}", kind(item)),
                     "write each domain in double quotes",
                 ));
             };
@@ -892,7 +906,7 @@ impl Reader {
         let Value::Array(items) = value else {
             return Err(self.invalid(
                 key,
-                &format!("is a {}, not a list", value.type_str()),
+                &format!("is {}, not a list", kind(value)),
                 "write it as [\"192.0.2.0/24\", \"2001:db8::/32\"]",
             ));
         };
@@ -901,7 +915,7 @@ impl Reader {
             let Value::String(text) = item else {
                 return Err(self.invalid(
                     key,
-                    &format!("holds a {}", item.type_str()),
+                    &format!("holds {}", kind(item)),
                     "write each network in double quotes",
                 ));
             };
@@ -930,6 +944,17 @@ impl Reader {
             )),
         }
     }
+}
+
+/// Names a TOML value's type with its article: "a string", "an integer".
+fn kind(value: &Value) -> String {
+    let name = value.type_str();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }
 
 /// Levenshtein distance, for "did you mean" hints on short key names.
@@ -1007,7 +1032,6 @@ mod tests {
             [gateway]
             local_networks = ["192.0.2.0/24", "2001:db8::1"]
             trusted_relays = ["198.51.100.7"]
-            geoip_asn_database = "GeoLite2-ASN.mmdb"
             "#,
         )
         .expect("valid config");
@@ -1017,10 +1041,6 @@ mod tests {
         assert!(!local.contains([127, 0, 0, 1].into()));
         assert!(local.contains("2001:db8::1".parse().expect("address")));
         assert!(config.trusted_relays.contains([198, 51, 100, 7].into()));
-        assert_eq!(
-            config.geoip_asn,
-            Some(PathBuf::from("/etc/gh/GeoLite2-ASN.mmdb"))
-        );
     }
 
     #[test]
@@ -1184,6 +1204,16 @@ mod tests {
                 "network without length",
                 "[gateway]\nlocal_networks = [\"10.0.0.0/33\"]",
                 "`gateway.local_networks` holds invalid trusted network `10.0.0.0/33`",
+            ),
+            (
+                "missing GeoIP database",
+                "[gateway]\ngeoip_asn_database = \"missing.mmdb\"",
+                "`gateway.geoip_asn_database` names /etc/gh/missing.mmdb, which is not a file",
+            ),
+            (
+                "integer in a list",
+                "[gateway]\ntrusted_relays = [42]",
+                "`gateway.trusted_relays` holds an integer",
             ),
             (
                 "relays not a list",
