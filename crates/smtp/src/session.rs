@@ -820,6 +820,19 @@ mod tests {
         assert_eq!(session.state(), State::Ready);
     }
 
+    /// A session with an MTA on loopback that may send XFORWARD.
+    fn forwarding_session() -> Session {
+        Session::new(
+            "mx.test",
+            IpAddr::from([127, 0, 0, 1]),
+            Limits::default(),
+            Features {
+                xforward: true,
+                ..Features::default()
+            },
+        )
+    }
+
     /// Runs one transaction and returns its client address and HELO.
     fn transaction_client(session: &mut Session) -> (IpAddr, Option<String>) {
         say(session, "MAIL FROM:<a@b.test>\r\n");
@@ -831,15 +844,7 @@ mod tests {
 
     #[test]
     fn xforward_names_the_client_of_one_transaction() {
-        let mut session = Session::new(
-            "mx.test",
-            IpAddr::from([127, 0, 0, 1]),
-            Limits::default(),
-            Features {
-                xforward: true,
-                ..Features::default()
-            },
-        );
+        let mut session = forwarding_session();
         let Action::Reply(ehlo) = say(&mut session, "EHLO postfix.test\r\n") else {
             panic!("EHLO gave no reply");
         };
@@ -876,15 +881,7 @@ mod tests {
 
     #[test]
     fn xforward_inside_a_transaction_is_bad_sequence() {
-        let mut session = Session::new(
-            "mx.test",
-            IpAddr::from([127, 0, 0, 1]),
-            Limits::default(),
-            Features {
-                xforward: true,
-                ..Features::default()
-            },
-        );
+        let mut session = forwarding_session();
         say(&mut session, "EHLO postfix.test\r\n");
         say(&mut session, "MAIL FROM:<a@b.test>\r\n");
         assert_eq!(code(&say(&mut session, "XFORWARD ADDR=192.0.2.9\r\n")), 503);
