@@ -71,6 +71,11 @@ pub(crate) fn append_line(path: &Path, line: &str) -> io::Result<()> {
     file.sync_data()
 }
 
+/// Sets a file's mode to 0600.
+pub(crate) fn make_private(path: &Path) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))
+}
+
 pub(crate) fn sync_folder(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }

@@ -217,6 +217,8 @@ impl Quarantine {
                 None => continue,
             };
             durable::move_durably(&path, &target).map_err(io_error(&path))?;
+            // Whoever wrote the leftover, it is held mail: private to the service user.
+            durable::make_private(&target).map_err(io_error(&target))?;
         }
         Ok(sweep)
     }

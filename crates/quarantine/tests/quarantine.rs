@@ -289,6 +289,11 @@ fn sweep_tidies_what_a_crash_left() {
     // A hold killed between its two writes, old and recent.
     let orphan = QuarantineId::now();
     fs::write(held.join(format!("{orphan}.eml")), RAW).expect("write");
+    fs::set_permissions(
+        held.join(format!("{orphan}.eml")),
+        fs::Permissions::from_mode(0o644),
+    )
+    .expect("set mode");
     age(&held.join(format!("{orphan}.eml")));
     let recent = QuarantineId::now();
     fs::write(held.join(format!("{recent}.eml")), RAW).expect("write");
