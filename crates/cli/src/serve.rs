@@ -34,9 +34,9 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     served
 }
 
-/// Tidies what a crash left in the quarantine. Leftovers younger than this
-/// may belong to another gateway sharing the folder that is still writing;
-/// a hold takes milliseconds, so ten minutes leaves a wide margin.
+/// Minimum age of a leftover that the start-up sweep tidies. A younger one
+/// may belong to another gateway that shares the folder and is still
+/// writing. A hold takes milliseconds, so ten minutes leaves a wide margin.
 const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn sweep(quarantine: &gatehouse_quarantine::Quarantine) {

@@ -22,9 +22,11 @@ const OWN: &[(&str, &str)] = &[
     ("cli-plain", "crates/cli/tests/data/plain.eml"),
 ];
 
-/// Corpus messages: a PIX payment code in a PDF, a QR link drawn as vector
-/// paths in a PDF, two messages from example.com (local here, so learned
-/// rather than judged) with a non-ASCII filename and a broken PDF, mail in Japanese (ISO-2022-JP) and Russian, and a UTF-7 body.
+/// Corpus messages: a PIX payment code in a PDF and a QR link drawn as
+/// vector paths in a PDF. Two messages come from example.com, which is local
+/// here, so they are learned rather than judged: one with a non-ASCII
+/// filename, one with a broken PDF. The rest are mail in Japanese
+/// (ISO-2022-JP) and Russian, and a UTF-7 body.
 const CORPUS: &[(&str, &str)] = &[
     (
         "phishing-1977-pdf-pix-code",

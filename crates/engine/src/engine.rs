@@ -253,9 +253,9 @@ impl Engine {
         Ok(self.graph.observe_batch(&observations)?)
     }
 
-    /// Whether an unauthenticated client may use a local sender address: it
-    /// connected from a local network, or there is no client because the
-    /// message was read from a file, where the headers are all there is.
+    /// Returns whether an unauthenticated client may use a local sender
+    /// address. It may when it connected from a local network, or when there
+    /// is no client because the message was read from a file.
     fn client_may_send_as_local(&self, envelope: &Envelope) -> bool {
         envelope
             .client_ip
@@ -263,13 +263,7 @@ impl Engine {
     }
 
     fn is_local(&self, address: &str) -> bool {
-        let domain = address
-            .rsplit_once('@')
-            .map(|(_, domain)| domain)
-            .unwrap_or("");
-        self.local_domains
-            .iter()
-            .any(|local| local.eq_ignore_ascii_case(domain))
+        signals::is_local_address(address, &self.local_domains)
     }
 
     fn direction(&self, envelope: &Envelope, authenticated: bool) -> Direction {

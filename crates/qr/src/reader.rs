@@ -10,20 +10,19 @@ use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource};
 /// One symbol as the reader found it.
 pub(crate) struct Symbol {
     pub(crate) text: String,
-    /// Where the symbol is: its four corners (top-left, top-right,
-    /// bottom-left, bottom-right).
+    /// The symbol's four corners: top-left, top-right, bottom-left, bottom-right.
     pub(crate) points: Vec<(f32, f32)>,
 }
 
 /// Reads every QR symbol in a greyscale buffer of `width` × `height` bytes,
 /// with rxing's port of the zxing-cpp reader.
 ///
-/// The port of ZXing Java's multi-symbol reader is not used: its search
+/// The port of ZXing Java's multi-symbol reader is not used. Its search
 /// tries every triple of finder-pattern candidates, so an image tiled with
 /// finder patterns costs time and memory that grow with the cube of their
-/// number (400 patterns on an 800-pixel square took 17 s, 2,500 on a
-/// 2,000-pixel square over 7 minutes and 3 GiB). As a fallback it added no
-/// code on the ZXing and rqrr test images: 168 of 179 either way.
+/// number. Measured here: 400 patterns on an 800-pixel square took 17 s, and
+/// 2,500 on a 2,000-pixel square over 7 minutes and 3 GiB. As a fallback it
+/// added no code on the ZXing and rqrr test images, 168 of 179 either way.
 pub(crate) fn read_symbols(luma: Vec<u8>, width: u32, height: u32) -> Vec<Symbol> {
     if width == 0 || height == 0 {
         return Vec::new();

@@ -15,7 +15,7 @@ const LEARNED_SUFFIX: &str = ".learned";
 /// Folder of the messages whose hold a crash cut short, beside `held/`.
 pub const UNFINISHED: &str = "unfinished";
 
-/// What [`Quarantine::sweep`] tidied.
+/// The counts of what [`Quarantine::sweep`] tidied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sweep {
     /// Temporary files of interrupted writes, removed.
@@ -148,11 +148,11 @@ impl Quarantine {
         Ok(id)
     }
 
-    /// Tidies what a crash left in `held/`, and returns what it did.
+    /// Tidies what a crash left in `held/`, and returns the counts.
     ///
     /// A process killed inside [`Quarantine::hold`] leaves a temporary file
-    /// or an `.eml` without its verdict; the client never got a 250 for it,
-    /// so it was not lost, but nothing lists it. One killed inside a
+    /// or an `.eml` without its verdict. The client never got a 250 for it,
+    /// so it was not lost, but nothing lists it. A process killed inside a
     /// release or delete leaves the `.eml` behind a verdict that already
     /// moved. Temporary files older than `min_age` are removed. A verdict-less
     /// `.eml` whose verdict is in `released/` or `deleted/` follows it there,
@@ -217,7 +217,7 @@ impl Quarantine {
                 None => continue,
             };
             durable::move_durably(&path, &target).map_err(io_error(&path))?;
-            // Whoever wrote the leftover, it is held mail: private to the service user.
+            // A leftover is held mail, so only the service user may read it.
             durable::make_private(&target).map_err(io_error(&target))?;
         }
         Ok(sweep)

@@ -121,7 +121,7 @@ impl Gateway {
         self
     }
 
-    /// The MTAs whose XFORWARD commands are believed.
+    /// Returns the MTAs whose XFORWARD commands are believed.
     pub fn xforward_hosts(&self) -> &TrustedNetworks {
         &self.xforward_hosts
     }

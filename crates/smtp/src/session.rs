@@ -105,8 +105,8 @@ pub struct Features {
     pub xforward: bool,
 }
 
-/// What an MTA in front of the proxy said about its own client with
-/// XFORWARD, for the next transaction.
+/// The client attributes that an MTA in front of the proxy sent with
+/// XFORWARD, kept for the next transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Forwarded {
     ip: Option<IpAddr>,
@@ -179,8 +179,8 @@ impl Session {
         }
     }
 
-    /// The client of the current transaction: the one an authorised MTA
-    /// named with XFORWARD, else the peer of the connection.
+    /// Returns the client of the current transaction: the one an authorised
+    /// MTA named with XFORWARD, else the peer of the connection.
     pub fn client_ip(&self) -> IpAddr {
         self.forwarded.ip.unwrap_or(self.client_ip)
     }
@@ -407,10 +407,10 @@ impl Session {
         })
     }
 
-    /// Records what the MTA in front says about its client, in Postfix's
+    /// Records the client attributes that the MTA in front sends in Postfix's
     /// XFORWARD syntax: `NAME=value` pairs whose values are xtext, with
-    /// `[UNAVAILABLE]` for a value it does not know. Only ADDR and HELO
-    /// matter to the analysis; the other attributes are accepted and ignored.
+    /// `[UNAVAILABLE]` for an unknown value. Only ADDR and HELO matter to the
+    /// analysis, so the other attributes are accepted and ignored.
     fn xforward(&mut self, line: &[u8]) -> Action {
         if self.state != State::Ready || self.pending.is_some() {
             return self.bad_sequence("XFORWARD only before MAIL");
@@ -678,7 +678,7 @@ impl Session {
     }
 }
 
-/// Whether a command line starts with `word`, in any case, followed by a space or the line end.
+/// Returns whether a command line starts with `word`, in any case, followed by a space or the line end.
 fn starts_with_word(line: &[u8], word: &[u8]) -> bool {
     line.len() >= word.len()
         && line[..word.len()].eq_ignore_ascii_case(word)
@@ -820,7 +820,7 @@ mod tests {
         assert_eq!(session.state(), State::Ready);
     }
 
-    /// A session with an MTA on loopback that may send XFORWARD.
+    /// Builds a session with an MTA on loopback that may send XFORWARD.
     fn forwarding_session() -> Session {
         Session::new(
             "mx.test",

@@ -1501,7 +1501,7 @@ async fn starttls_drops_pipelined_plaintext() {
 }
 
 /// Starts an upstream MTA that closes each connection right after its first
-/// message, as an upstream whose idle timeout ran out would; returns its
+/// message, as an upstream whose idle timeout ran out would. Returns its
 /// address and the number of connections it accepted.
 async fn closing_upstream() -> (String, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -1,16 +1,16 @@
 //! `sender.local_unauthenticated`: inbound mail that claims a local sender.
 //!
-//! A message from outside the organisation's networks whose envelope sender
-//! or From address is in a local domain is either a service the organisation
-//! lets send in its name (which then passes SPF, DKIM or DMARC for that
-//! domain) or an impersonation of a colleague. Such a sender is usually
+//! A message from outside the organisation's networks can claim a local
+//! envelope sender or From address. Either a service sends in the
+//! organisation's name, and then passes SPF, DKIM or DMARC for that domain,
+//! or someone impersonates a colleague. Such a sender is usually
 //! familiar to the graph, so without this signal the forgery would borrow
 //! the trust of the address it copies.
 
 use gatehouse_message::Message;
 use gatehouse_policy::Policy;
 
-use super::{Fired, auth};
+use super::{Fired, auth, is_local_address};
 use crate::verdict::Envelope;
 
 const METHODS: &[&str] = &["spf", "dkim", "dmarc"];
@@ -22,12 +22,6 @@ pub(crate) fn fire(
     local_domains: &[String],
     fired: &mut Vec<Fired>,
 ) {
-    let is_local = |address: &str| {
-        let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
-        local_domains
-            .iter()
-            .any(|local| local.eq_ignore_ascii_case(domain.trim_end_matches('>')))
-    };
     let header_from = message
         .headers
         .from
@@ -36,7 +30,7 @@ pub(crate) fn fire(
     let Some(claimed) = [Some(envelope.mail_from.as_str()), header_from]
         .into_iter()
         .flatten()
-        .find(|address| is_local(address))
+        .find(|address| is_local_address(address, local_domains))
     else {
         return;
     };
@@ -56,8 +50,8 @@ pub(crate) fn fire(
     ));
 }
 
-/// Whether a trusted host recorded a pass that names a local domain, as a
-/// service sending in the organisation's name would earn.
+/// Returns whether a trusted host recorded a pass that names a local domain,
+/// as a service sending in the organisation's name would earn.
 fn local_pass_recorded(message: &Message, policy: &Policy, local_domains: &[String]) -> bool {
     message
         .headers

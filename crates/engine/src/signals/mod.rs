@@ -108,6 +108,17 @@ impl Default for Judgement {
     }
 }
 
+/// Returns whether an address (with or without angle brackets) is in one of the local domains.
+pub(crate) fn is_local_address(address: &str, local_domains: &[String]) -> bool {
+    let domain = address
+        .rsplit_once('@')
+        .map_or("", |(_, domain)| domain)
+        .trim_end_matches('>');
+    local_domains
+        .iter()
+        .any(|local| local.eq_ignore_ascii_case(domain))
+}
+
 pub(crate) fn judge(input: &Input<'_>) -> Judgement {
     let features = input.features;
     if features.direction != Direction::Inbound {

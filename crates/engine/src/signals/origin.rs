@@ -117,7 +117,7 @@ impl TrustedNetworks {
         Ok(TrustedNetworks { networks: parsed })
     }
 
-    /// The loopback networks, 127.0.0.0/8 and ::1.
+    /// Returns the loopback networks, 127.0.0.0/8 and ::1.
     pub fn loopback() -> TrustedNetworks {
         TrustedNetworks {
             networks: vec![

@@ -300,9 +300,9 @@ fn docx_many_images_is_cut_at_entry_limit() {
 
 /// An image tiled with 2,500 QR finder patterns once ran for over 7 minutes
 /// and past 3 GiB in the ZXing Java port's search, which tried every triple
-/// of candidates; that reader is no longer used.
+/// of candidates. That reader is no longer used.
 // NOTE: the remaining passes still take about 20 s on this image in a debug
-// build; the QR limits bound pixels and passes, not the time of one pass.
+// build, because the QR limits bound pixels and passes, not the time of one pass.
 #[test]
 fn qr_slowest_gives_verdict_without_codes() {
     let verdict = analyse(&generate::qr_slowest());
