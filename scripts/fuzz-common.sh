@@ -40,30 +40,38 @@ FUZZ_BUILD_FLAGS=(-O)
 #   -print_final_stats=1 prints executions and peak RSS at the end
 FUZZ_OPTIONS=(-timeout=30 -rss_limit_mb=2048 -print_final_stats=1)
 
+# Logs go to fuzz/logs/<target>/, apart from fuzz/artifacts/<target>/, where
+# libFuzzer writes only the inputs that failed. cargo-fuzz names every new
+# file in the artifacts folder as a failing input.
+fuzz_log() {
+    echo "fuzz/logs/$1/$2.log"
+}
+
 # Runs every input in fuzz/regressions/<target>/ once; returns non-zero when
 # one crashes, hangs or fails an assertion. A target without regression
 # inputs passes.
 replay_regressions() {
-    local target="$1" folder="fuzz/regressions/$1"
+    local target="$1" folder="fuzz/regressions/$1" log
     [ -d "$folder" ] || return 0
     local -a inputs=()
     while IFS= read -r -d '' file; do inputs+=("$file"); done \
         < <(find "$folder" -type f -print0 | sort -z)
     [ ${#inputs[@]} -gt 0 ] || return 0
-    mkdir -p "fuzz/artifacts/$target"
+    log=$(fuzz_log "$target" regressions)
+    mkdir -p "fuzz/logs/$target"
     if cargo +nightly fuzz run "${FUZZ_BUILD_FLAGS[@]}" "$target" "${inputs[@]}" -- "${FUZZ_OPTIONS[@]}" \
-        >"fuzz/artifacts/$target/regressions.log" 2>&1; then
+        >"$log" 2>&1; then
         printf '%-13s %3d regression inputs ok\n' "$target" "${#inputs[@]}"
     else
-        printf '%-13s regression inputs FAIL, see fuzz/artifacts/%s/regressions.log\n' "$target" "$target"
-        tail -n 40 "fuzz/artifacts/$target/regressions.log" >&2
+        printf '%-13s regression inputs FAIL, see %s\n' "$target" "$log"
+        print_failure "$target" "$log"
         return 1
     fi
 }
 
 # Fuzzes one target for the given number of seconds from fuzz/corpus/<target>/,
-# writing libFuzzer's output to fuzz/artifacts/<target>/fuzz.log. Extra
-# arguments go to libFuzzer.
+# writing libFuzzer's output to fuzz/logs/<target>/fuzz.log. Extra arguments
+# go to libFuzzer.
 fuzz_target() {
     local target="$1" seconds="$2"
     shift 2
@@ -71,14 +79,29 @@ fuzz_target() {
     local dict
     dict=$(fuzz_dict "$target")
     [ -z "$dict" ] || options+=("-dict=$dict")
-    mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
+    mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target" "fuzz/logs/$target"
     cargo +nightly fuzz run "${FUZZ_BUILD_FLAGS[@]}" "$target" "fuzz/corpus/$target" -- "${options[@]}" \
-        >"fuzz/artifacts/$target/fuzz.log" 2>&1
+        >"$(fuzz_log "$target" fuzz)" 2>&1
+}
+
+# Prints why a run failed, to standard error: the panic message or
+# sanitizer report from the log, and each input libFuzzer saved, in hex, so
+# that a CI log is enough to reproduce the failure.
+print_failure() {
+    local target="$1" log="$2" input
+    {
+        echo "--- $log: the failure"
+        grep -E -A4 "panicked at|^==[0-9]+== ?ERROR|^SUMMARY|^ERROR: libFuzzer" "$log" | head -n 40 || true
+        for input in "fuzz/artifacts/$target"/*; do
+            [ -f "$input" ] || continue
+            echo "--- $input ($(wc -c < "$input") bytes; the first 1,024 in hex)"
+            head -c 1024 "$input" | od -A d -t x1 -v
+        done
+    } >&2
 }
 
 # Prints the last status line of a target's fuzz.log: executions, coverage
 # (cov), features (ft), corpus size, executions per second and RSS.
 summary_line() {
-    local log="fuzz/artifacts/$1/fuzz.log"
-    grep -E '^#[0-9]+' "$log" | tail -n 1 | tr -s ' \t' ' ' || true
+    grep -E '^#[0-9]+' "$(fuzz_log "$1" fuzz)" | tail -n 1 | tr -s ' \t' ' ' || true
 }

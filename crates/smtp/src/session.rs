@@ -504,6 +504,12 @@ impl Session {
                 format!("Unsupported parameter {parameter}"),
             ));
         }
+        // smtp-proto keeps any byte of a quoted local part, but RFC 5321
+        // §4.1.2 allows only printable characters there, and a CR, LF or NUL
+        // would split the command the proxy sends upstream.
+        if has_control(&from.address) {
+            return self.error(Reply::new(501, [5, 1, 7], "Bad sender address syntax"));
+        }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         if !self.esmtp && from.flags != 0 {
             return self.error(Reply::new(555, [5, 5, 4], "MAIL parameters need EHLO"));
@@ -542,6 +548,9 @@ impl Session {
     fn rcpt(&mut self, to: RcptTo<Cow<'_, str>>) -> Action {
         if to.address.is_empty() {
             return self.error(Reply::new(501, [5, 1, 3], "Empty recipient address"));
+        }
+        if has_control(&to.address) {
+            return self.error(Reply::new(501, [5, 1, 3], "Bad recipient address syntax"));
         }
         let Some(pending) = &self.pending else {
             return self.bad_sequence("Need MAIL command");
@@ -707,6 +716,11 @@ fn xtext_decode(value: &str) -> String {
         }
     }
     String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// Returns whether an address contains a control character, which no mailbox may contain.
+fn has_control(address: &str) -> bool {
+    address.chars().any(char::is_control)
 }
 
 fn needs_smtputf8() -> Reply {
@@ -974,6 +988,18 @@ mod tests {
 
             assert_eq!(code(&say(&mut session, line)), 555, "{case}");
         }
+    }
+
+    #[test]
+    fn address_with_control_character_rejected() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+        let action = say(&mut session, "MAIL FROM:<\"a\0\"@c.test>\r\n");
+        assert_eq!(code(&action), 501);
+        let action = say(&mut session, "MAIL FROM:<a@c.test>\r\n");
+        assert_eq!(code(&action), 250);
+        let action = say(&mut session, "RCPT TO:<\"x\\\u{1b}\"@y.test>\r\n");
+        assert_eq!(code(&action), 501);
     }
 
     #[test]
