@@ -253,6 +253,20 @@ impl Engine {
         Ok(self.graph.observe_batch(&observations)?)
     }
 
+    /// Teaches the graph, in one transaction, messages this gateway acted
+    /// on, and shows each to the observer as [`Engine::learn`] does. Each
+    /// message already has its verdict, so learning them together changes
+    /// none.
+    pub fn learn_decided(&self, batch: &[(&Analysis, Outcome)]) -> Result<(), EngineError> {
+        self.learn_batch(batch)?;
+        if let Some(observer) = &self.observer {
+            for (analysis, outcome) in batch {
+                observer.learned(&analysis.verdict, *outcome);
+            }
+        }
+        Ok(())
+    }
+
     /// Returns whether an unauthenticated client may use a local sender
     /// address. It may when it connected from a local network, or when there
     /// is no client because the message was read from a file.

@@ -17,14 +17,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_engine::{Action, Analysis, Envelope, Outcome, Verdict, When};
-use gatehouse_smtp::Gateway;
+use gatehouse_engine::{Action, Envelope, Outcome, Verdict, When};
 use gatehouse_smtp::gateway::log_decision;
+use gatehouse_smtp::{Gateway, LearnQueue, Learner, Learning};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -34,14 +34,6 @@ use crate::session::{Decision, Message, Session, Step};
 
 /// Bytes reserved for each socket read.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// Messages waiting to be learned. When the queue is full, connections wait
-/// before their next message, so learning cannot fall behind without bound.
-const LEARN_QUEUE: usize = 1024;
-
-/// Maximum messages the graph learns in one transaction. One durable commit
-/// per message would bound a connection's throughput by the disk's fsync time.
-const LEARN_BATCH: usize = 256;
 
 /// Interval at which a milter-only server looks for releases it has not learned.
 const RELEASE_POLL: Duration = Duration::from_secs(5);
@@ -72,8 +64,7 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut tasks = JoinSet::new();
     tracing::info!(listen = %listener.local_addr()?, "milter front started");
-    let (learn_queue, learn_receiver) = mpsc::channel(LEARN_QUEUE);
-    let learner = tokio::spawn(learn(Arc::clone(&gateway), learn_receiver));
+    let learner = Learner::start(Arc::clone(&gateway));
     let releases = learn_releases.then(|| {
         let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
@@ -106,7 +97,7 @@ pub async fn serve(
                 };
                 let gateway = Arc::clone(&gateway);
                 let limits = Arc::clone(&limits);
-                let learn_queue = learn_queue.clone();
+                let learn_queue = learner.queue();
                 tasks.spawn(async move {
                     handle(stream, peer, &gateway, &learn_queue, &limits).await;
                     drop(permit);
@@ -131,44 +122,17 @@ pub async fn serve(
         );
         tasks.shutdown().await;
     }
-    drop(learn_queue);
-    let _ = learner.await;
+    learner.finish().await;
     tracing::info!("milter front stopped");
     Ok(())
 }
 
 /// Serves one MTA connection until it quits, breaks the protocol or times out.
-/// Teaches the graph the messages in `queue`, in batches, until every sender is dropped.
-async fn learn(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<(Analysis, Outcome)>) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < LEARN_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let messages = batch.len();
-        let learned = gateway
-            .run_analysis(move |engine| {
-                let batch: Vec<(&Analysis, Outcome)> = batch
-                    .iter()
-                    .map(|(analysis, outcome)| (analysis, *outcome))
-                    .collect();
-                engine.learn_batch(&batch)
-            })
-            .await;
-        if let Some(Err(err)) = learned {
-            tracing::warn!(error = %err, messages, "graph update failed");
-        }
-    }
-}
-
 async fn handle(
     mut stream: TcpStream,
     peer: SocketAddr,
     gateway: &Gateway,
-    learn_queue: &mpsc::Sender<(Analysis, Outcome)>,
+    learn_queue: &LearnQueue,
     limits: &Limits,
 ) {
     let span = tracing::info_span!("milter", id = %uuid::Uuid::now_v7().simple(), %peer);
@@ -200,7 +164,7 @@ enum ConnectionError {
 async fn converse(
     stream: &mut TcpStream,
     gateway: &Gateway,
-    learn_queue: &mpsc::Sender<(Analysis, Outcome)>,
+    learn_queue: &LearnQueue,
     limits: &Limits,
 ) -> Result<(), ConnectionError> {
     let mut session = Session::new(limits.max_message_bytes);
@@ -232,10 +196,8 @@ async fn converse(
                     }
                     stream.write_all(&output).await?;
                     output.clear();
-                    if let Some(learning) = learning
-                        && learn_queue.send(learning).await.is_err()
-                    {
-                        tracing::warn!("graph learner stopped; message not learned");
+                    if let Some(learning) = learning {
+                        learn_queue.push(learning).await;
                     }
                 }
                 Step::Close => {
@@ -289,16 +251,13 @@ fn acknowledge_at_once(stream: &TcpStream) {
 #[cfg(not(target_os = "linux"))]
 fn acknowledge_at_once(_stream: &TcpStream) {}
 
-/// The analysis and outcome that the graph learns once the reply is sent.
-type Learning = Option<(Analysis, Outcome)>;
-
 /// Analyses and acts on one message, sending progress packets meanwhile.
 async fn judge(
     stream: &mut TcpStream,
     gateway: &Gateway,
     limits: &Limits,
     message: Message,
-) -> Result<(Decision, Learning), ConnectionError> {
+) -> Result<(Decision, Option<Learning>), ConnectionError> {
     let queue_id = message.queue_id.clone().unwrap_or_default();
     if message.oversized {
         tracing::warn!(

@@ -16,8 +16,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::Limits;
 use crate::delivery::{Delivery, DeliveryError};
+use crate::learner::Learning;
 use crate::limits::FailureAction;
 use crate::metrics::{AnalysisFailure, Metrics, action_name};
+use crate::pool::UpstreamPool;
 use crate::reply::Reply;
 use crate::session::Transaction;
 use crate::upstream::UpstreamSession;
@@ -45,6 +47,8 @@ pub struct Gateway {
     tagging: TagOptions,
     /// MTAs whose XFORWARD commands name the real client.
     xforward_hosts: TrustedNetworks,
+    /// Upstream connections kept open between client sessions.
+    upstream_pool: UpstreamPool,
     /// Releases whose learning failed: failures so far and the next attempt.
     release_retries: Mutex<HashMap<QuarantineId, (u32, Instant)>>,
     /// Extra time each analysis takes, for tests of the time budget.
@@ -94,6 +98,7 @@ impl Gateway {
             tls: None,
             tagging: TagOptions::default(),
             xforward_hosts: TrustedNetworks::default(),
+            upstream_pool: UpstreamPool::default(),
             release_retries: Mutex::new(HashMap::new()),
             analysis_delay: Duration::ZERO,
         }
@@ -144,6 +149,10 @@ impl Gateway {
         &self.delivery
     }
 
+    pub fn upstream_pool(&self) -> &UpstreamPool {
+        &self.upstream_pool
+    }
+
     pub fn quarantine(&self) -> &Quarantine {
         &self.quarantine
     }
@@ -178,7 +187,8 @@ impl Gateway {
         self.metrics.policy_reloaded();
     }
 
-    /// Decides on one received message and returns the reply to its final dot.
+    /// Decides on one received message and returns the reply to its final
+    /// dot, with what the graph should learn once that reply is sent.
     ///
     /// `upstream` is the mirrored session whose transaction already contains
     /// the accepted recipients. It is `None` when mail goes to the Maildir, or
@@ -190,18 +200,19 @@ impl Gateway {
         transaction: Transaction,
         message: Vec<u8>,
         upstream: &mut Option<UpstreamSession>,
-    ) -> Reply {
+    ) -> (Reply, Option<Learning>) {
         // Loops: a message that went round too often is refused before any work.
         let hops = count_received(&message);
         if hops >= self.limits.max_received_headers {
             tracing::info!(hops, sender = %transaction.mail_from, "message rejected: mail loop");
             self.metrics.message_refused();
             reset(upstream).await;
-            return Reply::new(
+            let reply = Reply::new(
                 554,
                 [5, 4, 6],
                 format!("Too many hops ({hops} Received header fields), mail loop suspected"),
             );
+            return (reply, None);
         }
 
         let now = OffsetDateTime::now_utc();
@@ -226,9 +237,10 @@ impl Gateway {
         let analysis = match self.analyse(envelope.clone(), Arc::clone(&raw), now).await {
             Ok(analysis) => analysis,
             Err(no_verdict) => {
-                return self
+                let reply = self
                     .act_without_verdict(&envelope, &raw, received.len(), no_verdict, upstream)
                     .await;
+                return (reply, None);
             }
         };
         let verdict = &analysis.verdict;
@@ -254,11 +266,8 @@ impl Gateway {
                 )
             }
         };
-        if let Some(outcome) = outcome {
-            self.learn(analysis.clone(), outcome).await;
-        }
         log_decision(verdict, &result);
-        reply
+        (reply, outcome.map(|outcome| (analysis, outcome)))
     }
 
     /// Analyses a message within [`Limits::analysis_timeout`], at most
@@ -532,17 +541,6 @@ impl Gateway {
                 tracing::error!(error = %err, "quarantine write failed, replying 451");
                 (Reply::local_error(), None, "deferred".to_owned())
             }
-        }
-    }
-
-    /// Teaches the graph a message whose action is durable; failures are logged.
-    pub async fn learn(&self, analysis: Analysis, outcome: Outcome) {
-        let engine = self.engine();
-        let learned = tokio::task::spawn_blocking(move || engine.learn(&analysis, outcome)).await;
-        match learned {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!(error = %err, ?outcome, "graph update failed"),
-            Err(err) => tracing::warn!(error = %err, ?outcome, "graph update failed"),
         }
     }
 }

@@ -12,9 +12,12 @@
 //!   replies;
 //! - [`gateway`]: [`Gateway::accept`] analyses a message on a blocking thread
 //!   and acts on the verdict; [`release`] re-injects held mail;
+//! - [`learner`]: teaches the graph each decided message after its reply,
+//!   many messages per graph transaction;
 //! - [`upstream`]: the SMTP client that mirrors each session to the upstream
 //!   MTA (MAIL and every RCPT as the client sends them, XCLIENT or XFORWARD,
-//!   the message once delivery is decided);
+//!   the message once delivery is decided); [`pool`] keeps its connections
+//!   open between client sessions;
 //! - [`delivery`]: one-shot relaying for releases, or writing into a Maildir
 //!   when no upstream is configured;
 //! - [`tls`]: the STARTTLS certificate; [`metrics`]: Prometheus counters.
@@ -25,8 +28,10 @@
 pub mod data;
 pub mod delivery;
 pub mod gateway;
+pub mod learner;
 pub mod line;
 pub mod metrics;
+pub mod pool;
 pub mod server;
 pub mod session;
 pub mod tls;
@@ -37,6 +42,7 @@ mod reply;
 
 pub use delivery::{Delivery, DeliveryError, Maildir, Upstream};
 pub use gateway::{Gateway, ReleaseError, Released, log_decision, release};
+pub use learner::{LearnQueue, Learner, Learning};
 pub use limits::{FailureAction, Limits, UpstreamTimeouts};
 pub use metrics::{Metrics, serve_metrics};
 pub use reply::Reply;

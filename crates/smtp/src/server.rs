@@ -18,13 +18,15 @@ use tracing::Instrument;
 use crate::data::{ChunkReader, DataError, DataEvent, DataReader};
 use crate::delivery::Delivery;
 use crate::gateway::Gateway;
+use crate::learner::{LearnQueue, Learner};
 use crate::line::LineReader;
 use crate::reply::Reply;
 use crate::session::{Action, Features, MailRequest, RcptRequest, Session};
 use crate::upstream::{ClientInfo, UpstreamSession};
 
-/// Interval at which the server looks for releases it has not learned.
-const RELEASE_POLL: Duration = Duration::from_secs(5);
+/// Interval at which the server looks for releases it has not learned and
+/// closes upstream connections idle for too long.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
 
 /// Bytes read from the socket at once.
 const READ_CHUNK: usize = 64 * 1024;
@@ -45,7 +47,8 @@ pub async fn serve(
     let (closing_sender, closing) = watch::channel(false);
     let mut sessions = JoinSet::new();
     tracing::info!(listen = %listener.local_addr()?, "SMTP proxy started");
-    let releases = tokio::spawn(learn_releases(Arc::clone(&gateway), closing.clone()));
+    let housekeeping = tokio::spawn(housekeeping(Arc::clone(&gateway), closing.clone()));
+    let learner = Learner::start(Arc::clone(&gateway));
 
     tokio::pin!(shutdown);
     loop {
@@ -66,8 +69,9 @@ pub async fn serve(
                 match Arc::clone(&connections).try_acquire_owned() {
                     Ok(permit) => {
                         let closing = closing.clone();
+                        let learn_queue = learner.queue();
                         sessions.spawn(async move {
-                            handle(stream, peer, gateway, closing).await;
+                            handle(stream, peer, gateway, learn_queue, closing).await;
                             drop(permit);
                         });
                     }
@@ -88,7 +92,7 @@ pub async fn serve(
     drop(listener);
     tracing::info!(open_sessions = sessions.len(), "SMTP proxy stopping");
     let _ = closing_sender.send(true);
-    let _ = releases.await;
+    let _ = housekeeping.await;
     let drained = tokio::time::timeout(limits.shutdown_grace, async {
         while sessions.join_next().await.is_some() {}
     })
@@ -100,17 +104,27 @@ pub async fn serve(
         );
         sessions.shutdown().await;
     }
+    learner.finish().await;
+    for upstream in gateway.upstream_pool().drain() {
+        upstream.quit().await;
+    }
     tracing::info!("SMTP proxy stopped");
     Ok(())
 }
 
 /// Learns releases made by `gatehouse quarantine release` while the server
-/// has the graph store open, at start and then every [`RELEASE_POLL`].
-async fn learn_releases(gateway: Arc<Gateway>, mut closing: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(RELEASE_POLL);
+/// has the graph store open, and closes upstream connections idle for too
+/// long, at start and then every [`HOUSEKEEPING`].
+async fn housekeeping(gateway: Arc<Gateway>, mut closing: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(HOUSEKEEPING);
     loop {
         tokio::select! {
-            _ = interval.tick() => gateway.learn_releases().await,
+            _ = interval.tick() => {
+                for upstream in gateway.upstream_pool().expired() {
+                    upstream.quit().await;
+                }
+                gateway.learn_releases().await;
+            }
             _ = closing.changed() => return,
         }
     }
@@ -120,14 +134,21 @@ async fn handle(
     stream: TcpStream,
     peer: SocketAddr,
     gateway: Arc<Gateway>,
+    learn_queue: LearnQueue,
     closing: watch::Receiver<bool>,
 ) {
     let span = tracing::info_span!("session", id = %uuid::Uuid::now_v7().simple(), %peer);
     async move {
         tracing::debug!("connected");
+        // Every write is a whole reply or a batch of them, so Nagle's
+        // algorithm could only hold a reply back.
+        let _ = stream.set_nodelay(true);
         gateway.metrics().connection_opened();
         let metrics = Arc::clone(gateway.metrics());
-        match Connection::new(stream, peer, gateway, closing).run().await {
+        match Connection::new(stream, peer, gateway, learn_queue, closing)
+            .run()
+            .await
+        {
             Ok(()) => tracing::debug!("disconnected"),
             Err(err) => tracing::debug!(error = %err, "connection ended with an error"),
         }
@@ -219,6 +240,7 @@ enum Step {
 struct Connection {
     stream: Stream,
     gateway: Arc<Gateway>,
+    learn_queue: LearnQueue,
     closing: watch::Receiver<bool>,
     session: Session,
     lines: LineReader,
@@ -243,6 +265,7 @@ impl Connection {
         stream: TcpStream,
         peer: SocketAddr,
         gateway: Arc<Gateway>,
+        learn_queue: LearnQueue,
         closing: watch::Receiver<bool>,
     ) -> Connection {
         let limits = gateway.limits().clone();
@@ -253,6 +276,7 @@ impl Connection {
         let session = Session::new(gateway.hostname(), peer.ip(), limits.clone(), features);
         Connection {
             stream: Stream::Plain(stream),
+            learn_queue,
             closing,
             session,
             lines: LineReader::new(limits.max_command_line),
@@ -273,7 +297,10 @@ impl Connection {
         self.output
             .extend_from_slice(&self.session.greeting().to_wire());
         let result = self.run_steps().await;
-        if let Some(upstream) = self.upstream.take() {
+        // An upstream connection outside a transaction serves a later session.
+        if let Some(upstream) = self.upstream.take()
+            && let Some(upstream) = self.gateway.upstream_pool().put(upstream)
+        {
             upstream.quit().await;
         }
         result
@@ -416,6 +443,8 @@ impl Connection {
         }
     }
 
+    /// Takes a kept upstream connection and names this client on it, or
+    /// opens a new connection when none is kept or the kept one fails.
     async fn open_upstream(&mut self) -> Result<(), crate::delivery::DeliveryError> {
         let Delivery::Upstream(upstream) = self.gateway.delivery() else {
             return Ok(());
@@ -429,6 +458,19 @@ impl Connection {
                 "SMTP"
             },
         };
+        while let Some(mut session) = self.gateway.upstream_pool().take() {
+            match session
+                .switch_client(&upstream.hostname, client.clone())
+                .await
+            {
+                Ok(()) => {
+                    self.upstream = Some(session);
+                    return Ok(());
+                }
+                // The upstream may have closed it meanwhile; drop it and try the next.
+                Err(err) => tracing::debug!(error = %err, "kept upstream connection failed"),
+            }
+        }
         let session = UpstreamSession::open(
             &upstream.address,
             &upstream.hostname,
@@ -544,11 +586,15 @@ impl Connection {
                 if self.flush().await.is_err() {
                     return;
                 }
-                let reply = self
+                let (reply, learning) = self
                     .gateway
                     .accept(transaction, message, &mut self.upstream)
                     .await;
                 self.output.extend_from_slice(&reply.to_wire());
+                // The graph learns in the background, after the reply goes out.
+                if let Some(learning) = learning {
+                    self.learn_queue.push(learning).await;
+                }
             }
             Err(err) => {
                 tracing::info!(error = %err, sender = %transaction.mail_from, "message rejected");

@@ -1,6 +1,7 @@
 //! The proxy's SMTP client towards the upstream MTA.
 //!
-//! One [`UpstreamSession`] mirrors one client session: it is opened at the
+//! One [`UpstreamSession`] mirrors one client session at a time: it is opened
+//! or taken from the [`UpstreamPool`](crate::pool::UpstreamPool) at the
 //! client's first MAIL, carries each MAIL and RCPT with the parameters the
 //! upstream announced, and sends the message once the gateway decided to
 //! deliver it. Replies are read with a cap on their size, because the
@@ -160,20 +161,48 @@ impl UpstreamSession {
             return Err(session.protocol("greeting", &greeting));
         }
         session.hello(hostname).await?;
-
-        if let (Some(attributes), Some(client)) =
-            (session.capabilities.xclient.clone(), session.client.clone())
-        {
-            let command = xclient_command(&attributes, &client);
-            let reply = session.command("XCLIENT", &command, timeouts.mail).await?;
-            // Postfix's smtpd replies to XCLIENT with a new 220 greeting and
-            // forgets the EHLO; its smtp-sink replies 250. Either way EHLO again.
-            if !reply.is_positive() {
-                return Err(session.protocol("XCLIENT", &reply));
-            }
-            session.hello(hostname).await?;
-        }
+        session.send_xclient(hostname).await?;
         Ok(session)
+    }
+
+    /// Makes a connection that served an earlier client carry the
+    /// transactions of `client`: XCLIENT and EHLO again when the upstream
+    /// offers XCLIENT, which Postfix accepts at any time outside a
+    /// transaction. With XFORWARD the new client goes with the next MAIL.
+    pub async fn switch_client(
+        &mut self,
+        hostname: &str,
+        client: ClientInfo,
+    ) -> Result<(), DeliveryError> {
+        if self.in_transaction {
+            self.reset().await?;
+        }
+        self.client = Some(client);
+        self.send_xclient(hostname).await
+    }
+
+    /// Returns whether no transaction is open, so that another client's
+    /// session may use the connection.
+    pub fn is_idle(&self) -> bool {
+        !self.in_transaction
+    }
+
+    /// Names the real client with XCLIENT, then sends EHLO again, when the
+    /// upstream offers XCLIENT and a client is known.
+    async fn send_xclient(&mut self, hostname: &str) -> Result<(), DeliveryError> {
+        let (Some(attributes), Some(client)) = (&self.capabilities.xclient, &self.client) else {
+            return Ok(());
+        };
+        let command = xclient_command(attributes, client);
+        let reply = self
+            .command("XCLIENT", &command, self.timeouts.mail)
+            .await?;
+        // Postfix's smtpd replies to XCLIENT with a new 220 greeting and
+        // forgets the EHLO; its smtp-sink replies 250. Either way EHLO again.
+        if !reply.is_positive() {
+            return Err(self.protocol("XCLIENT", &reply));
+        }
+        self.hello(hostname).await
     }
 
     pub fn capabilities(&self) -> &Capabilities {
@@ -533,21 +562,25 @@ fn xforward_command(attributes: &[String], client: &ClientInfo) -> String {
 
 /// Returns the attributes Postfix defines for XCLIENT and XFORWARD. No reverse DNS
 /// lookup is made, so NAME is `[UNAVAILABLE]`, the value Postfix defines for
-/// a name it does not know.
+/// a name it does not know. HELO is always sent, `[UNAVAILABLE]` when the
+/// client gave none, because Postfix keeps an attribute of an earlier
+/// XCLIENT on the same connection until a new value replaces it (Postfix
+/// XCLIENT_README, "XCLIENT Server response").
 fn client_attributes(client: &ClientInfo) -> Vec<(&'static str, String)> {
     let address = match client.ip {
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => format!("IPV6:{ip}"),
     };
-    let mut attributes = vec![
+    let helo = client
+        .helo
+        .clone()
+        .unwrap_or_else(|| "[UNAVAILABLE]".to_owned());
+    vec![
         ("NAME", "[UNAVAILABLE]".to_owned()),
         ("ADDR", address),
         ("PROTO", client.protocol.to_owned()),
-    ];
-    if let Some(helo) = &client.helo {
-        attributes.push(("HELO", helo.clone()));
-    }
-    attributes
+        ("HELO", helo),
+    ]
 }
 
 #[cfg(test)]

@@ -1028,6 +1028,46 @@ async fn xclient_names_real_client() {
 }
 
 #[tokio::test]
+async fn kept_upstream_connection_names_next_client() {
+    let (upstream, log) =
+        mock_upstream(b"250-upstream.test\r\n250-XCLIENT NAME ADDR PROTO HELO\r\n250 8BITMIME\r\n")
+            .await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    let first = transaction_script("250 2.0.0 Ok: queued as UPSTREAM1");
+    dialog(proxy.address, &first).await;
+    let second = first.replace("HELO client.test", "HELO second.test");
+    dialog(proxy.address, &second).await;
+    proxy.stop().await;
+
+    // Both sessions went over one upstream connection, each under its own client.
+    let received = log.lock().expect("log lock").clone();
+    assert_eq!(received.len(), 1, "upstream connections: {received:?}");
+    let xclients: Vec<&String> = received[0]
+        .commands
+        .iter()
+        .filter(|command| command.starts_with("XCLIENT"))
+        .collect();
+    assert_eq!(
+        xclients,
+        [
+            "XCLIENT NAME=[UNAVAILABLE] ADDR=127.0.0.1 PROTO=SMTP HELO=client.test",
+            "XCLIENT NAME=[UNAVAILABLE] ADDR=127.0.0.1 PROTO=SMTP HELO=second.test",
+        ]
+    );
+    let mails = received[0]
+        .commands
+        .iter()
+        .filter(|command| command.starts_with("MAIL FROM"))
+        .count();
+    assert_eq!(mails, 2);
+    assert_eq!(
+        received[0].commands.last().map(String::as_str),
+        Some("QUIT")
+    );
+}
+
+#[tokio::test]
 async fn xforward_precedes_each_mail() {
     let (upstream, log) = mock_upstream(
         b"250-upstream.test\r\n250-XFORWARD NAME ADDR PROTO HELO SOURCE\r\n250 8BITMIME\r\n",
