@@ -145,7 +145,7 @@ fn write_response(
 
 /// `gatehouse quarantine list --campaign`: held mail grouped by campaign cluster.
 pub(crate) fn list_by_campaign(quarantine: &Quarantine, format: Format) -> anyhow::Result<()> {
-    let verdicts = quarantine.list()?;
+    let (verdicts, unreadable) = crate::quarantine::readable_verdicts(quarantine)?;
     let groups = group_by_campaign(&verdicts);
     let mut out = std::io::stdout().lock();
     for group in &groups {
@@ -166,7 +166,8 @@ pub(crate) fn list_by_campaign(quarantine: &Quarantine, format: Format) -> anyho
             }
         }
     }
-    Ok(())
+    out.flush()?;
+    crate::quarantine::fail_if_unreadable(unreadable)
 }
 
 /// `gatehouse learn --dry-run`: learns into a copy of the graph and reports

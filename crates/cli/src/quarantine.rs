@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use gatehouse_engine::{Outcome, When};
+use gatehouse_engine::{Outcome, Verdict, When};
 use gatehouse_quarantine::{Quarantine, QuarantineId};
 use time::OffsetDateTime;
 
@@ -64,7 +64,7 @@ fn parse_ids(values: &[String]) -> anyhow::Result<Vec<QuarantineId>> {
 }
 
 fn list(quarantine: &Quarantine, format: Format) -> anyhow::Result<()> {
-    let verdicts = quarantine.list()?;
+    let (verdicts, unreadable) = readable_verdicts(quarantine)?;
     let mut out = std::io::stdout().lock();
     for verdict in &verdicts {
         match format {
@@ -87,6 +87,36 @@ fn list(quarantine: &Quarantine, format: Format) -> anyhow::Result<()> {
                 )?;
             }
         }
+    }
+    out.flush()?;
+    fail_if_unreadable(unreadable)
+}
+
+/// Returns the held verdicts that can be read and the number that cannot,
+/// printing a warning naming each of those, so one damaged file does not
+/// hide the others.
+pub(crate) fn readable_verdicts(quarantine: &Quarantine) -> anyhow::Result<(Vec<Verdict>, usize)> {
+    let mut verdicts = Vec::new();
+    let mut unreadable = 0;
+    for verdict in quarantine.list()? {
+        match verdict {
+            Ok(verdict) => verdicts.push(verdict),
+            Err(err) => {
+                eprintln!("warning: skipped an unreadable held verdict: {err}");
+                unreadable += 1;
+            }
+        }
+    }
+    Ok((verdicts, unreadable))
+}
+
+/// Fails when some held verdicts could not be read, once the listing has
+/// printed the others, so that scripts notice.
+pub(crate) fn fail_if_unreadable(unreadable: usize) -> anyhow::Result<()> {
+    if unreadable > 0 {
+        anyhow::bail!(
+            "{unreadable} held verdict(s) could not be read; repair or move the files named above"
+        );
     }
     Ok(())
 }

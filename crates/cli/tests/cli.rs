@@ -249,6 +249,50 @@ fn quarantine_list_empty() {
 }
 
 #[test]
+fn quarantine_list_skips_damaged_verdict() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let scanned = run(
+        folder.path(),
+        &["scan", "--format", "json", &data("plain.eml")],
+    );
+    assert_eq!(scanned.status.code(), Some(0), "{}", text(&scanned.stderr));
+    let mut verdict: serde_json::Value =
+        serde_json::from_str(text(&scanned.stdout).trim()).expect("verdict JSON");
+    let held = folder.path().join("quarantine/held");
+    fs::create_dir_all(&held).expect("held folder");
+    let good = "0190a7c2-0000-7000-8000-000000000001";
+    let damaged = "0190a7c2-0000-7000-8000-000000000002";
+    verdict["id"] = good.into();
+    fs::write(held.join(format!("{good}.json")), verdict.to_string()).expect("write");
+    fs::write(held.join(format!("{good}.eml")), b"Subject: x\r\n\r\nx\r\n").expect("write");
+    fs::write(held.join(format!("{damaged}.json")), b"{\"id\":").expect("write");
+    fs::write(
+        held.join(format!("{damaged}.eml")),
+        b"Subject: y\r\n\r\ny\r\n",
+    )
+    .expect("write");
+
+    let output = run(folder.path(), &["quarantine", "list"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains(good),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(
+        text(&output.stderr).contains(damaged),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stderr).contains("1 held verdict(s) could not be read"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn serve_without_upstream_delivers_to_maildir() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let config = write_config(

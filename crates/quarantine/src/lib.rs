@@ -25,4 +25,6 @@ mod id;
 mod store;
 
 pub use id::QuarantineId;
-pub use store::{Folder, HeldLock, HeldMessage, Quarantine, QuarantineError, Sweep, UNFINISHED};
+pub use store::{
+    Folder, HeldLock, HeldMessage, Quarantine, QuarantineError, Sweep, UNFINISHED, UnlearnedRelease,
+};

@@ -95,6 +95,14 @@ pub struct HeldLock {
     _file: fs::File,
 }
 
+/// A released message the graph has not learned yet, or why its files
+/// could not be read.
+#[derive(Debug)]
+pub struct UnlearnedRelease {
+    pub id: QuarantineId,
+    pub message: Result<HeldMessage, QuarantineError>,
+}
+
 /// One quarantine directory.
 #[derive(Debug, Clone)]
 pub struct Quarantine {
@@ -259,11 +267,13 @@ impl Quarantine {
     }
 
     /// Lists the verdicts of held messages, oldest first (UUIDv7 order).
-    pub fn list(&self) -> Result<Vec<Verdict>, QuarantineError> {
-        self.ids_in(Folder::Held, ".json")?
-            .into_iter()
-            .map(|id| self.verdict(id))
-            .collect()
+    ///
+    /// A verdict that cannot be read is an error in its place, so one
+    /// damaged file does not hide the others. The outer error is for the
+    /// folder itself.
+    pub fn list(&self) -> Result<Vec<Result<Verdict, QuarantineError>>, QuarantineError> {
+        let ids = self.ids_in(Folder::Held, ".json")?;
+        Ok(ids.into_iter().map(|id| self.verdict(id)).collect())
     }
 
     /// Lists released messages whose release the graph has not learned yet, oldest first.
@@ -272,25 +282,34 @@ impl Quarantine {
     /// `release` command when it can open the store, else the running
     /// `gatehouse serve`.
     /// [`Quarantine::mark_release_learned`] records it as done.
-    pub fn unlearned_releases(&self) -> Result<Vec<HeldMessage>, QuarantineError> {
+    ///
+    /// A release whose files cannot be read is an error in its place, with
+    /// its id, so one damaged release does not stop the others.
+    pub fn unlearned_releases(&self) -> Result<Vec<UnlearnedRelease>, QuarantineError> {
         let learned = self.ids_in(Folder::Released, LEARNED_SUFFIX)?;
-        let mut messages = Vec::new();
+        let mut releases = Vec::new();
         for id in self.ids_in(Folder::Released, ".json")? {
             if learned.binary_search(&id).is_ok() {
                 continue;
             }
-            let verdict_path = self.verdict_path(Folder::Released, id);
-            let bytes = fs::read(&verdict_path).map_err(io_error(&verdict_path))?;
-            let verdict =
-                serde_json::from_slice(&bytes).map_err(|source| QuarantineError::Json {
-                    path: verdict_path,
-                    source,
-                })?;
-            let message_path = self.message_path(Folder::Released, id);
-            let raw = fs::read(&message_path).map_err(io_error(&message_path))?;
-            messages.push(HeldMessage { id, verdict, raw });
+            releases.push(UnlearnedRelease {
+                id,
+                message: self.load_release(id),
+            });
         }
-        Ok(messages)
+        Ok(releases)
+    }
+
+    fn load_release(&self, id: QuarantineId) -> Result<HeldMessage, QuarantineError> {
+        let verdict_path = self.verdict_path(Folder::Released, id);
+        let bytes = fs::read(&verdict_path).map_err(io_error(&verdict_path))?;
+        let verdict = serde_json::from_slice(&bytes).map_err(|source| QuarantineError::Json {
+            path: verdict_path,
+            source,
+        })?;
+        let message_path = self.message_path(Folder::Released, id);
+        let raw = fs::read(&message_path).map_err(io_error(&message_path))?;
+        Ok(HeldMessage { id, verdict, raw })
     }
 
     /// Records that the graph learned the release of `id`, as the empty file `released/<id>.learned`.

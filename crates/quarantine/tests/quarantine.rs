@@ -127,8 +127,40 @@ fn list_skips_interrupted_writes() {
 
     let listed = quarantine.list().expect("list succeeds");
 
-    let ids: Vec<&str> = listed.iter().map(|verdict| verdict.id.as_str()).collect();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|verdict| verdict.as_ref().expect("readable verdict").id.as_str())
+        .collect();
     assert_eq!(ids, vec![complete.to_string()]);
+}
+
+#[test]
+fn list_reports_damaged_verdict_in_place() {
+    let (_dir, quarantine) = open();
+    let first = QuarantineId::now();
+    let damaged = QuarantineId::now();
+    let last = QuarantineId::now();
+    for id in [first, damaged, last] {
+        quarantine.hold(&verdict(id), RAW).expect("hold succeeds");
+    }
+    fs::write(quarantine.verdict_path(Folder::Held, damaged), b"{\"id\":").expect("write");
+
+    let listed = quarantine.list().expect("list succeeds");
+
+    assert_eq!(listed.len(), 3);
+    assert_eq!(
+        listed[0].as_ref().expect("first verdict").id,
+        first.to_string()
+    );
+    assert!(
+        matches!(listed[1], Err(QuarantineError::Json { .. })),
+        "{:?}",
+        listed[1]
+    );
+    assert_eq!(
+        listed[2].as_ref().expect("last verdict").id,
+        last.to_string()
+    );
 }
 
 #[test]
@@ -143,7 +175,7 @@ fn list_is_in_id_order() {
         .list()
         .expect("list succeeds")
         .into_iter()
-        .map(|verdict| verdict.id)
+        .map(|verdict| verdict.expect("readable verdict").id)
         .collect();
 
     let expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
@@ -260,9 +292,10 @@ fn release_is_unlearned_until_marked() {
     quarantine.mark_release_learned(id).expect("mark succeeds");
     let after = quarantine.unlearned_releases().expect("list succeeds");
 
-    let ids: Vec<QuarantineId> = before.iter().map(|message| message.id).collect();
+    let ids: Vec<QuarantineId> = before.iter().map(|release| release.id).collect();
     assert_eq!(ids, vec![id]);
-    assert_eq!(before[0].raw, RAW);
+    let message = before[0].message.as_ref().expect("readable release");
+    assert_eq!(message.raw, RAW);
     assert!(after.is_empty());
 }
 

@@ -20,6 +20,11 @@
 # the median (p50) and the 99th percentile (p99) of that time for each
 # path, and the added latency: the proxy's p99 minus the direct p99.
 #
+# Each row ends with the CPU time per message of every process in the
+# throughput runs, in milliseconds: smtp-source and smtp-sink directly, and
+# smtp-source, smtp-sink and Gatehouse through the proxy. When the direct
+# path already uses every core, the proxy's share is what it must give up.
+#
 # Everything listens on 127.0.0.1 and stops at the end. Verdicts: the plain
 # message is tagged and relayed to smtp-sink, and the DOCX-with-QR message
 # is held, so each of its sessions ends with a durable quarantine write.
@@ -79,7 +84,8 @@ if [ "$(id -u)" = 0 ]; then
     sink_user=(-u nobody)
 fi
 /usr/sbin/smtp-sink "${sink_user[@]}" "127.0.0.1:$sink_port" 256 &
-pids+=($!)
+sink_pid=$!
+pids+=("$sink_pid")
 wait_for_port "$sink_port"
 
 # Gatehouse with only the SMTP proxy, relaying to smtp-sink.
@@ -94,7 +100,8 @@ listen = "127.0.0.1:$proxy_port"
 upstream = "127.0.0.1:$sink_port"
 EOF
 RUST_LOG=warn "$gatehouse" serve --config "$work/gatehouse.toml" 2>"$work/gatehouse.log" &
-pids+=($!)
+gatehouse_pid=$!
+pids+=("$gatehouse_pid")
 wait_for_port "$proxy_port"
 
 # The Python latency client: prints "p50 p99" in milliseconds.
@@ -158,18 +165,33 @@ def percentile(p):
 print(f"{percentile(50):.1f} {percentile(99):.1f}")
 EOF
 
-# Prints messages per second for one smtp-source run.
-throughput() {
-    local port=$1 sessions=$2 count=$3 file=$4 sender=$5 recipient=$6
-    local start end
-    start=$(date +%s.%N)
-    /usr/sbin/smtp-source -s "$sessions" -m "$count" -F "$file" \
-        -f "$sender" -t "$recipient" "127.0.0.1:$port"
-    end=$(date +%s.%N)
-    python3 -c "print(f'{$count / ($end - $start):.0f}')"
+# Prints the CPU time a running process has used, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-printf '%-8s %8s %11s %11s %6s %17s %17s %9s\n' "message" "sessions" "direct" "proxy" "ratio" "direct p50/p99" "proxy p50/p99" "added p99"
+# Runs smtp-source once and prints messages per second, then the CPU time
+# per message, in milliseconds, of smtp-source, smtp-sink and Gatehouse.
+throughput() {
+    local port=$1 sessions=$2 count=$3 file=$4 sender=$5 recipient=$6
+    local start end sink_before gatehouse_before source_cpu
+    sink_before=$(cpu_ticks "$sink_pid")
+    gatehouse_before=$(cpu_ticks "$gatehouse_pid")
+    start=$(date +%s.%N)
+    /usr/bin/time -o "$work/source.time" -f '%U %S' /usr/sbin/smtp-source -s "$sessions" -m "$count" -F "$file" \
+        -f "$sender" -t "$recipient" "127.0.0.1:$port"
+    end=$(date +%s.%N)
+    source_cpu=$(awk '{ print $1 + $2 }' "$work/source.time")
+    python3 -c "
+ticks = $(getconf CLK_TCK)
+print(f'{$count / ($end - $start):.0f}',
+      f'{1000 * $source_cpu / $count:.2f}',
+      f'{1000 * ($(cpu_ticks "$sink_pid") - $sink_before) / ticks / $count:.2f}',
+      f'{1000 * ($(cpu_ticks "$gatehouse_pid") - $gatehouse_before) / ticks / $count:.2f}')"
+}
+
+printf '%-8s %8s %11s %11s %6s %17s %17s %9s  %s\n' "message" "sessions" "direct" "proxy" "ratio" "direct p50/p99" "proxy p50/p99" "added p99" \
+    "CPU ms/msg direct source+sink | proxy source+sink+gatehouse"
 for case in "plain j.brandt@hanse-shipping.example sophie.martin@example.com" \
             "docx-qr 38117@brand.example jun.ma@example.com"; do
     read -r name sender recipient <<<"$case"
@@ -182,14 +204,15 @@ for case in "plain j.brandt@hanse-shipping.example sophie.martin@example.com" \
         if [ "$sessions" = 20 ]; then
             count=$messages_20
         fi
-        direct=$(throughput "$sink_port" "$sessions" "$count" "$file" "$sender" "$recipient")
-        proxied=$(throughput "$proxy_port" "$sessions" "$count" "$file" "$sender" "$recipient")
+        read -r direct direct_source direct_sink _ < <(throughput "$sink_port" "$sessions" "$count" "$file" "$sender" "$recipient")
+        read -r proxied proxy_source proxy_sink proxy_gatehouse < <(throughput "$proxy_port" "$sessions" "$count" "$file" "$sender" "$recipient")
         ratio=$(python3 -c "print(f'{100 * $proxied / $direct:.0f}%')")
         read -r direct_p50 direct_p99 < <(python3 "$work/probe.py" "$sink_port" "$sessions" "$probes" "$file" "$sender" "$recipient")
         read -r proxy_p50 proxy_p99 < <(python3 "$work/probe.py" "$proxy_port" "$sessions" "$probes" "$file" "$sender" "$recipient")
         added=$(python3 -c "print(f'{$proxy_p99 - $direct_p99:.1f}')")
-        printf '%-8s %8s %5s msg/s %5s msg/s %6s %17s %17s %6s ms\n' "$name" "$sessions" "$direct" "$proxied" "$ratio" \
-            "$direct_p50/$direct_p99 ms" "$proxy_p50/$proxy_p99 ms" "$added"
+        printf '%-8s %8s %5s msg/s %5s msg/s %6s %17s %17s %6s ms  %s+%s | %s+%s+%s\n' "$name" "$sessions" "$direct" "$proxied" "$ratio" \
+            "$direct_p50/$direct_p99 ms" "$proxy_p50/$proxy_p99 ms" "$added" \
+            "$direct_source" "$direct_sink" "$proxy_source" "$proxy_sink" "$proxy_gatehouse"
     done
 done
 

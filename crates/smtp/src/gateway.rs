@@ -418,12 +418,16 @@ impl Gateway {
                     return;
                 }
             };
-        for message in pending {
-            let id = message.id;
+        for release in pending {
+            let id = release.id;
             if !self.release_due(id) {
                 continue;
             }
-            match self.learn_release(message).await {
+            let learned = match release.message {
+                Ok(message) => self.learn_release(message).await,
+                Err(err) => Err(err.to_string()),
+            };
+            match learned {
                 Ok(()) => {
                     if let Ok(mut retries) = self.release_retries.lock() {
                         retries.remove(&id);
