@@ -169,6 +169,8 @@ impl UpstreamSession {
     /// transactions of `client`: XCLIENT and EHLO again when the upstream
     /// offers XCLIENT, which Postfix accepts at any time outside a
     /// transaction. With XFORWARD the new client goes with the next MAIL.
+    /// When the earlier client had the same address, HELO name and protocol,
+    /// the upstream already has them and nothing is sent.
     pub async fn switch_client(
         &mut self,
         hostname: &str,
@@ -176,6 +178,9 @@ impl UpstreamSession {
     ) -> Result<(), DeliveryError> {
         if self.in_transaction {
             self.reset().await?;
+        }
+        if self.client.as_ref() == Some(&client) {
+            return Ok(());
         }
         self.client = Some(client);
         self.send_xclient(hostname).await

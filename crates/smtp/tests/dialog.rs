@@ -1038,9 +1038,11 @@ async fn kept_upstream_connection_names_next_client() {
     dialog(proxy.address, &first).await;
     let second = first.replace("HELO client.test", "HELO second.test");
     dialog(proxy.address, &second).await;
+    dialog(proxy.address, &second).await;
     proxy.stop().await;
 
-    // Both sessions went over one upstream connection, each under its own client.
+    // All sessions went over one upstream connection, each under its own
+    // client. The third had the second's client, so it needed no XCLIENT.
     let received = log.lock().expect("log lock").clone();
     assert_eq!(received.len(), 1, "upstream connections: {received:?}");
     let xclients: Vec<&String> = received[0]
@@ -1060,7 +1062,7 @@ async fn kept_upstream_connection_names_next_client() {
         .iter()
         .filter(|command| command.starts_with("MAIL FROM"))
         .count();
-    assert_eq!(mails, 2);
+    assert_eq!(mails, 3);
     assert_eq!(
         received[0].commands.last().map(String::as_str),
         Some("QUIT")
