@@ -8,11 +8,11 @@
 
 mod cli;
 mod config;
+mod fronts;
 mod graph;
 mod input;
 mod integrations;
 mod learned;
-mod milter_front;
 mod operations;
 mod quarantine;
 mod scan;

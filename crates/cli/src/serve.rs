@@ -5,7 +5,7 @@ use std::sync::Arc;
 use gatehouse_smtp::Delivery;
 
 use crate::config::Config;
-use crate::{integrations, milter_front, operations, setup};
+use crate::{fronts, integrations, operations, setup};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     let runtime = setup::runtime()?;
@@ -28,7 +28,7 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     let running = integrations.start(runtime.handle());
     let served = runtime.block_on(async {
         operations::start(config, &gateway, attach).await?;
-        milter_front::serve(config, Arc::clone(&gateway), shutdown_signal()).await
+        fronts::serve(config, Arc::clone(&gateway), shutdown_signal()).await
     });
     runtime.block_on(running.stop());
     served

@@ -232,7 +232,7 @@ impl Engine {
     /// joins campaign windows. Learning a message twice counts once.
     pub fn learn(&self, analysis: &Analysis, outcome: Outcome) -> Result<(), EngineError> {
         self.graph
-            .observe(&analysis.observation, learning_for(outcome))?;
+            .observe(&analysis.observation, learning_for(analysis, outcome))?;
         if let Some(observer) = &self.observer {
             observer.learned(&analysis.verdict, outcome);
         }
@@ -248,7 +248,10 @@ impl Engine {
     pub fn learn_batch(&self, batch: &[(&Analysis, Outcome)]) -> Result<usize, EngineError> {
         let observations: Vec<_> = batch
             .iter()
-            .map(|(analysis, outcome)| (analysis.observation.clone(), learning_for(*outcome)))
+            .map(|(analysis, outcome)| {
+                let learning = learning_for(analysis, *outcome);
+                (analysis.observation.clone(), learning)
+            })
             .collect();
         Ok(self.graph.observe_batch(&observations)?)
     }
@@ -293,10 +296,20 @@ impl Engine {
     }
 }
 
-fn learning_for(outcome: Outcome) -> Learning {
+/// Returns what a message may teach. Delivered mail that claims a local
+/// sender from outside the local networks only joins campaign windows: made
+/// familiar, it would let the next forgery of that address pass as known.
+/// A person who releases such mail vouches for it, so a release teaches.
+fn learning_for(analysis: &Analysis, outcome: Outcome) -> Learning {
+    let forged_local = analysis
+        .verdict
+        .signals
+        .iter()
+        .any(|signal| signal.id == signals::LOCAL_UNAUTHENTICATED);
     match outcome {
-        Outcome::Delivered | Outcome::Released => Learning::Familiar,
-        Outcome::Held => Learning::WindowOnly,
+        Outcome::Released => Learning::Familiar,
+        Outcome::Delivered if !forged_local => Learning::Familiar,
+        Outcome::Delivered | Outcome::Held => Learning::WindowOnly,
     }
 }
 

@@ -219,12 +219,27 @@ impl World {
 
     /// Judges a message as live traffic from a client at `client_ip`.
     fn judge_from_client(&self, mail: Mail, client_ip: &str) -> Verdict {
+        self.analyse_from_client(mail, client_ip).verdict
+    }
+
+    /// Analyses a message as live traffic from a client at `client_ip`.
+    fn analyse_from_client(&self, mail: Mail, client_ip: &str) -> gatehouse_engine::Analysis {
         let mail_from = mail.from.clone();
-        self.judge_with_envelope(mail, &mail_from, client_ip)
+        self.analyse_with_envelope(mail, &mail_from, client_ip)
     }
 
     /// Judges live traffic whose envelope sender differs from its From header.
     fn judge_with_envelope(&self, mail: Mail, mail_from: &str, client_ip: &str) -> Verdict {
+        self.analyse_with_envelope(mail, mail_from, client_ip)
+            .verdict
+    }
+
+    fn analyse_with_envelope(
+        &self,
+        mail: Mail,
+        mail_from: &str,
+        client_ip: &str,
+    ) -> gatehouse_engine::Analysis {
         self.serial.set(self.serial.get() + 1);
         let raw = mail.render(self.serial.get());
         let envelope = Envelope {
@@ -233,9 +248,7 @@ impl World {
             client_ip: Some(client_ip.parse().expect("client address")),
             ..Envelope::default()
         };
-        self.engine
-            .analyse(&envelope, &raw, When::At(mail.time))
-            .verdict
+        self.engine.analyse(&envelope, &raw, When::At(mail.time))
     }
 
     fn learn(&self, mail: Mail) -> Verdict {
@@ -866,6 +879,25 @@ fn local_unauthenticated_pair() {
     assert!(evidence(&forged, "sender.local_unauthenticated").contains("203.0.113.9"));
     assert!(!fires(&internal, "sender.local_unauthenticated"));
     assert!(internal.signals.is_empty(), "{:?}", ids(&internal));
+}
+
+#[test]
+fn forged_local_sender_not_learned() {
+    let world = World::new();
+    let first = world.analyse_from_client(Mail::new("ceo@example.com", BOB), "203.0.113.9");
+    world
+        .engine
+        .learn(&first, Outcome::Delivered)
+        .expect("learn");
+    let again = world.judge_from_client(Mail::new("ceo@example.com", BOB), "203.0.113.9");
+
+    assert!(
+        fires(&first.verdict, "sender.local_unauthenticated"),
+        "{:?}",
+        ids(&first.verdict)
+    );
+    // Still a stranger: the delivered forgery taught the graph nothing.
+    assert_eq!(ids(&again), ids(&first.verdict));
 }
 
 #[test]

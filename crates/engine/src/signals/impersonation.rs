@@ -13,6 +13,9 @@ use gatehouse_policy::Policy;
 use super::{Fired, auth, is_local_address};
 use crate::verdict::Envelope;
 
+/// The id of the signal this module fires.
+pub(crate) const LOCAL_UNAUTHENTICATED: &str = "sender.local_unauthenticated";
+
 const METHODS: &[&str] = &["spf", "dkim", "dmarc"];
 
 pub(crate) fn fire(
@@ -43,7 +46,7 @@ pub(crate) fn fire(
         .map(|ip| format!("client {ip}"))
         .unwrap_or_else(|| "a client".to_owned());
     fired.push(Fired::new(
-        "sender.local_unauthenticated",
+        LOCAL_UNAUTHENTICATED,
         format!(
             "{claimed} is an address of this organisation, but {client} outside its networks sent it without authenticating, and no trusted host recorded an SPF, DKIM or DMARC pass for a local domain"
         ),

@@ -34,6 +34,7 @@ pub use enrichment::{
 };
 pub use explain::{explain, render_text};
 pub(crate) use features::Features;
+pub(crate) use impersonation::LOCAL_UNAUTHENTICATED;
 pub use origin::{GeoIp, GeoIpError, TrustedNetworkError, TrustedNetworks};
 
 /// A signal that fired, before the policy weighs it.

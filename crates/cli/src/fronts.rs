@@ -1,4 +1,4 @@
-//! Wiring of the milter front into `gatehouse serve`, beside the SMTP proxy or alone.
+//! Wiring of the fronts into `gatehouse serve`: the SMTP proxy, the milter front, or both.
 
 use std::future::Future;
 use std::net::SocketAddr;
