@@ -66,6 +66,10 @@ pub enum QuarantineError {
         "held message {id} is being released by another process; wait for it to finish and list the quarantine again"
     )]
     Busy { id: QuarantineId },
+    #[error(
+        "held message {id} has a verdict but no message file {path}, so it cannot be released; delete it to remove the verdict"
+    )]
+    MessageMissing { id: QuarantineId, path: PathBuf },
     #[error("quarantine file {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("quarantine verdict {path} is not valid verdict JSON: {source}")]
@@ -350,7 +354,19 @@ impl Quarantine {
     pub fn load(&self, id: QuarantineId) -> Result<HeldMessage, QuarantineError> {
         let verdict = self.verdict(id)?;
         let path = self.message_path(Folder::Held, id);
-        let raw = fs::read(&path).map_err(|source| self.not_found_or_io(id, &path, source))?;
+        let raw = fs::read(&path).map_err(|source| {
+            if source.kind() == io::ErrorKind::NotFound {
+                QuarantineError::MessageMissing {
+                    id,
+                    path: path.clone(),
+                }
+            } else {
+                QuarantineError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
         Ok(HeldMessage { id, verdict, raw })
     }
 
@@ -364,6 +380,7 @@ impl Quarantine {
     }
 
     /// Moves a held message to `deleted/` and records it in the audit log.
+    /// A verdict whose message file is missing is deleted too.
     pub fn delete(&self, id: QuarantineId, user: &str) -> Result<(), QuarantineError> {
         self.move_to(id, Folder::Deleted)?;
         self.audit(user, "delete", id)
@@ -372,21 +389,19 @@ impl Quarantine {
     fn move_to(&self, id: QuarantineId, folder: Folder) -> Result<(), QuarantineError> {
         // The verdict goes first, so the message leaves the list before its
         // `.eml` leaves the folder.
-        let paths = [
-            (
-                self.verdict_path(Folder::Held, id),
-                self.verdict_path(folder, id),
-            ),
-            (
-                self.message_path(Folder::Held, id),
-                self.message_path(folder, id),
-            ),
-        ];
-        for (from, to) in paths {
-            durable::move_durably(&from, &to)
-                .map_err(|source| self.not_found_or_io(id, &from, source))?;
+        let verdict = self.verdict_path(Folder::Held, id);
+        durable::move_durably(&verdict, &self.verdict_path(folder, id))
+            .map_err(|source| self.not_found_or_io(id, &verdict, source))?;
+        let message = self.message_path(Folder::Held, id);
+        match durable::move_durably(&message, &self.message_path(folder, id)) {
+            Ok(()) => Ok(()),
+            Err(source)
+                if source.kind() == io::ErrorKind::NotFound && folder == Folder::Deleted =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(self.not_found_or_io(id, &message, source)),
         }
-        Ok(())
     }
 
     fn audit(&self, user: &str, command: &str, id: QuarantineId) -> Result<(), QuarantineError> {

@@ -270,6 +270,30 @@ fn endpoint_alert_is_audited_with_verdict_id() {
 }
 
 #[test]
+fn verdict_without_message_is_deletable() {
+    let (_dir, quarantine) = open();
+    let id = QuarantineId::now();
+    quarantine.hold(&verdict(id), RAW).expect("hold succeeds");
+    fs::remove_file(quarantine.message_path(Folder::Held, id)).expect("remove message");
+
+    let loaded = quarantine.load(id);
+    let deleted = quarantine.delete(id, "alice");
+
+    assert!(
+        matches!(loaded, Err(QuarantineError::MessageMissing { .. })),
+        "{loaded:?}"
+    );
+    assert!(deleted.is_ok(), "{deleted:?}");
+    assert!(quarantine.verdict_path(Folder::Deleted, id).exists());
+    assert!(!quarantine.verdict_path(Folder::Held, id).exists());
+    let audit = fs::read_to_string(quarantine.root().join("audit.log")).expect("audit log");
+    assert!(
+        audit.contains(&format!("command=delete id={id}")),
+        "{audit}"
+    );
+}
+
+#[test]
 fn load_returns_message_and_verdict() {
     let (_dir, quarantine) = open();
     let id = QuarantineId::now();
