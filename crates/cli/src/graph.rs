@@ -2,11 +2,11 @@
 
 use std::io::Write;
 
-use anyhow::Context;
-use gatehouse_graph::{GraphStore, RedbGraph};
+use gatehouse_graph::GraphStore;
 
 use crate::cli::{Format, GraphCommand};
 use crate::config::Config;
+use crate::setup::{self, GraphAccess};
 
 pub(crate) fn run(config: &Config, command: GraphCommand) -> anyhow::Result<()> {
     let format = match command {
@@ -25,12 +25,7 @@ pub(crate) fn run(config: &Config, command: GraphCommand) -> anyhow::Result<()> 
             path.display()
         );
     }
-    let graph = RedbGraph::open(&path).with_context(|| {
-        format!(
-            "cannot open the graph store {}; a running `gatehouse serve` keeps it open",
-            path.display()
-        )
-    })?;
+    let graph = setup::open_graph(&path, GraphAccess::Read)?;
     let stats = graph.stats()?;
     let mut out = std::io::stdout().lock();
     match format {

@@ -16,9 +16,10 @@ use time::format_description::well_known::Rfc3339;
 use crate::UsageError;
 use crate::cli::Format;
 use crate::config::Config;
+use crate::setup::GraphAccess;
 use crate::{input, setup};
 
-fn open_graph(config: &Config) -> anyhow::Result<RedbGraph> {
+fn open_graph(config: &Config, access: GraphAccess) -> anyhow::Result<RedbGraph> {
     let path = config.graph_path();
     if !path.exists() {
         anyhow::bail!(
@@ -26,12 +27,7 @@ fn open_graph(config: &Config) -> anyhow::Result<RedbGraph> {
             path.display()
         );
     }
-    RedbGraph::open(&path).with_context(|| {
-        format!(
-            "cannot open the graph store {}; a running `gatehouse serve` keeps it open",
-            path.display()
-        )
-    })
+    setup::open_graph(&path, access)
 }
 
 fn date(seconds: i64) -> String {
@@ -54,7 +50,7 @@ fn describe_fact(fact: &Fact) -> String {
 
 /// Prints everything the graph learned about one address (`gatehouse graph explain ADDRESS`).
 pub(crate) fn explain(config: &Config, address: &str, format: Format) -> anyhow::Result<()> {
-    let graph = open_graph(config)?;
+    let graph = open_graph(config, GraphAccess::Read)?;
     let report = graph.explain(address)?;
     let mut out = std::io::stdout().lock();
     match format {
@@ -100,7 +96,13 @@ fn write_report(out: &mut impl Write, report: &AddressReport) -> std::io::Result
 
 /// `gatehouse graph responses [--lift ID]`: campaign responses with reason and expiry.
 pub(crate) fn responses(config: &Config, lift: Option<&str>, format: Format) -> anyhow::Result<()> {
-    let graph = open_graph(config)?;
+    // Lifting a response writes to the store; listing only reads.
+    let access = if lift.is_some() {
+        GraphAccess::Write
+    } else {
+        GraphAccess::Read
+    };
+    let graph = open_graph(config, access)?;
     let now = OffsetDateTime::now_utc();
     let mut out = std::io::stdout().lock();
     if let Some(id) = lift {

@@ -4,13 +4,14 @@ use std::io::Write;
 
 use anyhow::Context;
 use gatehouse_engine::{Outcome, Verdict, When};
+use gatehouse_graph::GraphError;
 use gatehouse_quarantine::{Quarantine, QuarantineId};
 use time::OffsetDateTime;
 
 use crate::UsageError;
 use crate::cli::{Format, QuarantineCommand};
 use crate::config::Config;
-use crate::setup;
+use crate::setup::{self, GraphAccess};
 
 pub(crate) fn run(config: &Config, command: QuarantineCommand) -> anyhow::Result<()> {
     let quarantine = setup::quarantine(config)?;
@@ -141,12 +142,16 @@ fn release(config: &Config, quarantine: &Quarantine, ids: &[QuarantineId]) -> an
     // Teach the graph that the released mail was wanted. A running
     // `gatehouse serve` keeps the graph store open; it then learns the
     // releases itself within seconds.
-    let engine = match setup::engine(config) {
+    let engine = match setup::engine(config, GraphAccess::Write) {
         Ok(engine) => engine,
-        Err(err) => {
+        Err(err) if matches!(err.downcast_ref(), Some(GraphError::InUse { .. })) => {
             eprintln!(
-                "the graph store is in use, so the running gatehouse serve learns the release: {err:#}"
+                "note: another process has the graph store open; a running `gatehouse serve` learns the release within 5 s"
             );
+            return Ok(());
+        }
+        Err(err) => {
+            eprintln!("warning: released, but the graph could not learn the release: {err:#}");
             return Ok(());
         }
     };

@@ -12,7 +12,7 @@ use crate::UsageError;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::input::{self, Item};
-use crate::setup;
+use crate::setup::{self, GraphAccess};
 
 /// Counts for the closing summary.
 #[derive(Debug, Default)]
@@ -29,7 +29,12 @@ pub(crate) fn scan(
     learn: bool,
     format: Format,
 ) -> anyhow::Result<()> {
-    let engine = setup::engine(config)?;
+    let access = if learn {
+        GraphAccess::Write
+    } else {
+        GraphAccess::Read
+    };
+    let engine = setup::engine(config, access)?;
     let files = input::collect_files(paths).map_err(|err| UsageError(err.to_string()))?;
     let max_bytes = config.smtp.limits.max_message_bytes;
     let stdout = std::io::stdout();
@@ -73,7 +78,7 @@ pub(crate) fn scan(
 }
 
 pub(crate) fn learn(config: &Config, paths: &[PathBuf]) -> anyhow::Result<()> {
-    let engine = setup::engine(config)?;
+    let engine = setup::engine(config, GraphAccess::Write)?;
     let files = input::collect_files(paths).map_err(|err| UsageError(err.to_string()))?;
     let max_bytes = config.smtp.limits.max_message_bytes;
     let progress = if std::io::stderr().is_terminal() {

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use gatehouse_smtp::Delivery;
 
 use crate::config::Config;
+use crate::setup::GraphAccess;
 use crate::{fronts, integrations, operations, setup};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<()> {
     let runtime = setup::runtime()?;
     let integrations = integrations::build(config, &setup::policy(config)?, runtime.handle())?;
-    let engine = integrations.attach(setup::engine(config)?);
+    let engine = integrations.attach(setup::engine(config, GraphAccess::Write)?);
     let quarantine = setup::quarantine(config)?;
     sweep(&quarantine);
     let delivery = setup::delivery(config);

@@ -1,11 +1,12 @@
 //! Builds the library components from the config: logging, engine, delivery, quarantine.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use gatehouse_engine::{Engine, GeoIp};
-use gatehouse_graph::RedbGraph;
+use gatehouse_graph::{GraphError, RedbGraph};
 use gatehouse_policy::Policy;
 use gatehouse_quarantine::Quarantine;
 use gatehouse_smtp::{Delivery, Maildir, Upstream};
@@ -35,19 +36,57 @@ pub(crate) fn policy(config: &Config) -> anyhow::Result<Policy> {
     }
 }
 
+/// Whether a command only reads the graph store or also teaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GraphAccess {
+    Read,
+    Write,
+}
+
 /// Opens the graph store and builds the engine.
-pub(crate) fn engine(config: &Config) -> anyhow::Result<Engine> {
+pub(crate) fn engine(config: &Config, access: GraphAccess) -> anyhow::Result<Engine> {
     let policy = policy(config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-    let graph_path = config.graph_path();
-    let graph = RedbGraph::open(&graph_path).with_context(|| {
-        format!(
-            "cannot open the graph store {}; a running `gatehouse serve` keeps it open",
-            graph_path.display()
-        )
-    })?;
+    let graph = open_graph(&config.graph_path(), access)?;
     engine_with(config, policy, Arc::new(graph))
+}
+
+/// Opens the graph store at `path`, creating it when absent.
+///
+/// redb lets one process at a time open a store, and a running
+/// `gatehouse serve` keeps its store open. A command that only reads then
+/// reads a copy taken now, which redb recovers to the last durable commit,
+/// so it may lack the last few seconds of learning. For a command that
+/// teaches the graph, [`GraphError::InUse`] is the error.
+pub(crate) fn open_graph(path: &Path, access: GraphAccess) -> anyhow::Result<RedbGraph> {
+    match RedbGraph::open(path) {
+        Ok(graph) => Ok(graph),
+        Err(GraphError::InUse { .. }) if access == GraphAccess::Read => {
+            eprintln!(
+                "note: another process (a running `gatehouse serve`?) has the graph store {} open; reading a copy taken now",
+                path.display()
+            );
+            open_copy(path)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Copies the store at `path` into a temporary folder and opens the copy.
+/// The folder is removed once the copy is open, because on Unix an open
+/// file stays readable after its name is gone; a command killed after that
+/// leaves no copy behind.
+fn open_copy(path: &Path) -> anyhow::Result<RedbGraph> {
+    let scratch = tempfile::tempdir()
+        .context("cannot create a temporary folder for a copy of the graph store")?;
+    let copy = scratch.path().join("graph.redb");
+    std::fs::copy(path, &copy)
+        .with_context(|| format!("cannot copy the graph store {}", path.display()))?;
+    let graph = RedbGraph::open(&copy)
+        .with_context(|| format!("cannot open a copy of the graph store {}", path.display()))?;
+    drop(scratch);
+    Ok(graph)
 }
 
 /// Builds the engine on a graph store that is already open, as a policy

@@ -214,6 +214,36 @@ fn learn_then_graph_stats() {
 }
 
 #[test]
+fn graph_readers_use_copy_while_serving() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let config = write_config(
+        folder.path(),
+        "[gateway]\nlocal_domains = [\"example.com\"]\n[smtp]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let learned = run(folder.path(), &["learn", &data("history.mbox")]);
+    assert_eq!(learned.status.code(), Some(0), "{}", text(&learned.stderr));
+    let server = Server::start(Path::new(&config));
+
+    let stats = run(folder.path(), &["graph", "stats", "--format", "json"]);
+    let scanned = run(folder.path(), &["scan", &data("plain.eml")]);
+    let learned_again = run(folder.path(), &["learn", &data("plain.eml")]);
+    server.stop();
+
+    assert_eq!(stats.status.code(), Some(0), "{}", text(&stats.stderr));
+    assert!(text(&stats.stderr).contains("reading a copy taken now"));
+    let stats: serde_json::Value =
+        serde_json::from_str(text(&stats.stdout).trim()).expect("stats JSON");
+    assert_eq!(stats["messages"], 2, "{stats}");
+    assert_eq!(scanned.status.code(), Some(0), "{}", text(&scanned.stderr));
+    assert_eq!(learned_again.status.code(), Some(1));
+    assert!(
+        text(&learned_again.stderr).contains("is open in another process"),
+        "{}",
+        text(&learned_again.stderr)
+    );
+}
+
+#[test]
 fn graph_stats_without_store_exits_1() {
     let folder = tempfile::tempdir().expect("temporary folder");
 

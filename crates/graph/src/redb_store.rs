@@ -157,9 +157,14 @@ impl RedbGraph {
 
     /// Opens the store at `path`, creating it when absent.
     pub fn open_with(path: &Path, limits: Limits) -> Result<RedbGraph, GraphError> {
-        let db = Database::create(path).map_err(|source| GraphError::Open {
-            path: path.display().to_string(),
-            source,
+        let db = Database::create(path).map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => GraphError::InUse {
+                path: path.display().to_string(),
+            },
+            source => GraphError::Open {
+                path: path.display().to_string(),
+                source,
+            },
         })?;
         let graph = RedbGraph {
             db,

@@ -12,6 +12,10 @@ pub enum GraphError {
         path: String,
         source: redb::DatabaseError,
     },
+    #[error(
+        "graph store {path} is open in another process, such as a running `gatehouse serve`; stop that process first"
+    )]
+    InUse { path: String },
     #[error("graph store failed: {0}")]
     Storage(#[from] redb::Error),
     #[error(
