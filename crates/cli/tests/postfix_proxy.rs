@@ -259,11 +259,22 @@ async fn transaction(
     recipients: &[&str],
     message: &[u8],
 ) -> Transaction {
+    transaction_from("client.test", proxy, from, recipients, message).await
+}
+
+/// Sends one message as a client that introduces itself as `helo`.
+async fn transaction_from(
+    helo: &str,
+    proxy: SocketAddr,
+    from: &str,
+    recipients: &[&str],
+    message: &[u8],
+) -> Transaction {
     let mut client = SmtpClient::connect(proxy, Duration::from_secs(60))
         .await
         .expect("connect to the proxy");
     client.read().await.expect("greeting");
-    client.ehlo("client.test").await.expect("EHLO accepted");
+    client.ehlo(helo).await.expect("EHLO accepted");
     let mail = client
         .cmd(format!("MAIL FROM:<{from}>\r\n"))
         .await
@@ -355,9 +366,12 @@ fn client_proxy_postfix_mirrors_recipients() {
         delivered.contains("\nSubject: [External] quarterly figures\n"),
         "{delivered}"
     );
-    // XCLIENT made Postfix record the client's own HELO, not the proxy's.
+    // XCLIENT and the EHLO after it made Postfix record the client's own
+    // HELO name, not the proxy's.
     assert!(
-        delivered.contains("Received: from client.test ("),
+        delivered.contains(
+            "Received: from client.test (unknown [127.0.0.1])\n\tby mx.example.com (Postfix)"
+        ),
         "{delivered}"
     );
     assert!(
@@ -367,6 +381,33 @@ fn client_proxy_postfix_mirrors_recipients() {
     assert!(
         delivered.ends_with("The figures are attached.\n"),
         "{delivered}"
+    );
+
+    // The next client session goes over the upstream connection the first
+    // one left open, after a pause in which that session hands it back.
+    // Postfix takes the second XCLIENT and records the new HELO.
+    std::thread::sleep(Duration::from_millis(200));
+    let second = runtime.block_on(transaction_from(
+        "second.test",
+        server.address,
+        "partner@partner.test",
+        &["alice@example.com"],
+        message,
+    ));
+    assert_eq!(
+        second.data.as_ref().map(|(code, _)| *code),
+        Some(250),
+        "{second:?}"
+    );
+    wait_for("the second delivery to alice", &postfix.log, || {
+        mailbox(&alice).len() == 2
+    });
+    assert!(
+        mailbox(&alice).iter().any(|delivered| delivered.contains(
+            "Received: from second.test (unknown [127.0.0.1])\n\tby mx.example.com (Postfix)"
+        )),
+        "{:?}",
+        mailbox(&alice)
     );
 
     // With Postfix down the client gets 451 and keeps the message.
@@ -382,7 +423,7 @@ fn client_proxy_postfix_mirrors_recipients() {
         .expect("held folder")
         .collect();
     assert!(held.is_empty(), "a deferred message was held");
-    assert_eq!(mailbox(&alice).len(), 1);
+    assert_eq!(mailbox(&alice).len(), 2);
 
     let status = server.stop();
     assert!(status.success(), "gatehouse serve exit status {status:?}");

@@ -194,11 +194,17 @@ impl UpstreamSession {
 
     /// Names the real client with XCLIENT, then sends EHLO again, when the
     /// upstream offers XCLIENT and a client is known.
+    ///
+    /// The second EHLO carries the client's own HELO name, as in the
+    /// example of Postfix's XCLIENT_README: Postfix 3.7 takes the name of
+    /// that EHLO for its logs, its Received field and its HELO checks, over
+    /// the HELO attribute of XCLIENT.
     async fn send_xclient(&mut self, hostname: &str) -> Result<(), DeliveryError> {
         let (Some(attributes), Some(client)) = (&self.capabilities.xclient, &self.client) else {
             return Ok(());
         };
         let command = xclient_command(attributes, client);
+        let helo = client.helo.clone().unwrap_or_else(|| hostname.to_owned());
         let reply = self
             .command("XCLIENT", &command, self.timeouts.mail)
             .await?;
@@ -207,7 +213,7 @@ impl UpstreamSession {
         if !reply.is_positive() {
             return Err(self.protocol("XCLIENT", &reply));
         }
-        self.hello(hostname).await
+        self.hello(&helo).await
     }
 
     pub fn capabilities(&self) -> &Capabilities {

@@ -1023,7 +1023,7 @@ async fn xclient_names_real_client() {
         commands[1],
         "XCLIENT NAME=[UNAVAILABLE] ADDR=127.0.0.1 PROTO=SMTP HELO=client.test"
     );
-    assert_eq!(commands[2], "EHLO mx.test");
+    assert_eq!(commands[2], "EHLO client.test");
     assert_eq!(commands[3], "MAIL FROM:<partner@partner.test>");
 }
 
