@@ -43,17 +43,26 @@ impl UpstreamPool {
         }
     }
 
-    /// Takes the most recently used connection, unless it has been idle
-    /// longer than the idle time. Connections idle that long stay for
-    /// [`UpstreamPool::expired`] to hand out for closing.
+    /// Takes the most recently used connection that is still usable, unless
+    /// it has been idle longer than the idle time. Connections the upstream
+    /// closed or wrote to meanwhile are dropped on the way. Connections idle
+    /// too long stay for [`UpstreamPool::expired`] to hand out for closing.
     pub fn take(&self) -> Option<UpstreamSession> {
         let mut idle = self.lock();
-        match idle.last() {
-            Some((_, since)) if since.elapsed() < self.idle_time => {
-                idle.pop().map(|(session, _)| session)
+        while let Some((_, since)) = idle.last() {
+            if since.elapsed() >= self.idle_time {
+                return None;
             }
-            _ => None,
+            let (session, _) = idle.pop()?;
+            if session.is_usable() {
+                return Some(session);
+            }
+            tracing::debug!(
+                upstream = session.address(),
+                "kept upstream connection closed by the upstream"
+            );
         }
+        None
     }
 
     /// Keeps an idle connection for a later session. Returns it instead,

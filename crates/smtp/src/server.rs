@@ -422,6 +422,14 @@ impl Connection {
         if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             return Reply::new(250, [2, 1, 0], "Ok");
         }
+        if self
+            .upstream
+            .as_ref()
+            .is_some_and(|session| !session.is_usable())
+        {
+            tracing::debug!("kept upstream connection closed by the upstream; reconnecting");
+            self.upstream = None;
+        }
         if let Some(session) = self.upstream.as_mut() {
             match session.mail(&request.from, &request.params).await {
                 Ok(reply) => return reply,

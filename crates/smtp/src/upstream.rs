@@ -192,6 +192,21 @@ impl UpstreamSession {
         !self.in_transaction
     }
 
+    /// Returns whether a kept connection can carry a new transaction: the
+    /// upstream has neither closed it nor sent anything unasked, such as the
+    /// 421 an MTA sends before it closes an idle session. Reads nothing
+    /// when the connection is usable.
+    pub fn is_usable(&self) -> bool {
+        if !self.buffer.is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        matches!(
+            self.stream.try_read(&mut byte),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock
+        )
+    }
+
     /// Names the real client with XCLIENT, then sends EHLO again, when the
     /// upstream offers XCLIENT and a client is known.
     ///

@@ -1069,6 +1069,68 @@ async fn kept_upstream_connection_names_next_client() {
     );
 }
 
+/// Starts an upstream MTA that, like one whose idle timeout is short,
+/// sends 421 and closes each connection soon after its first message.
+/// Returns its address and the number of connections it accepted.
+async fn impatient_upstream() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let connections = Arc::new(Mutex::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            *counter.lock().expect("counter lock") += 1;
+            tokio::spawn(async move {
+                let (reader, mut writer) = stream.into_split();
+                let mut reader = BufReader::new(reader);
+                let _ = writer.write_all(b"220 upstream.test ESMTP\r\n").await;
+                let mut in_data = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let reply: &[u8] = if in_data {
+                        if line != ".\r\n" {
+                            continue;
+                        }
+                        let _ = writer.write_all(b"250 2.0.0 Ok\r\n").await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let _ = writer
+                            .write_all(b"421 4.4.2 upstream.test Error: timeout exceeded\r\n")
+                            .await;
+                        return;
+                    } else if line.starts_with("EHLO") {
+                        PLAIN_EHLO
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else {
+                        b"250 2.0.0 Ok\r\n"
+                    };
+                    let _ = writer.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (address, connections)
+}
+
+#[tokio::test]
+async fn closed_kept_connection_is_not_reused() {
+    let (upstream, connections) = impatient_upstream().await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+    let script = transaction_script("250 2.0.0 Ok");
+
+    dialog(proxy.address, &script).await;
+    // The upstream sends its 421 and closes while the connection is kept.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    dialog(proxy.address, &script).await;
+    proxy.stop().await;
+
+    assert_eq!(*connections.lock().expect("counter lock"), 2);
+}
+
 #[tokio::test]
 async fn xforward_precedes_each_mail() {
     let (upstream, log) = mock_upstream(
