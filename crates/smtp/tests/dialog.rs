@@ -1069,58 +1069,12 @@ async fn kept_upstream_connection_names_next_client() {
     );
 }
 
-/// Starts an upstream MTA that, like one whose idle timeout is short,
-/// sends 421 and closes each connection soon after its first message.
-/// Returns its address and the number of connections it accepted.
-async fn impatient_upstream() -> (String, Arc<Mutex<usize>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    let connections = Arc::new(Mutex::new(0));
-    let counter = Arc::clone(&connections);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            *counter.lock().expect("counter lock") += 1;
-            tokio::spawn(async move {
-                let (reader, mut writer) = stream.into_split();
-                let mut reader = BufReader::new(reader);
-                let _ = writer.write_all(b"220 upstream.test ESMTP\r\n").await;
-                let mut in_data = false;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let reply: &[u8] = if in_data {
-                        if line != ".\r\n" {
-                            continue;
-                        }
-                        let _ = writer.write_all(b"250 2.0.0 Ok\r\n").await;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        let _ = writer
-                            .write_all(b"421 4.4.2 upstream.test Error: timeout exceeded\r\n")
-                            .await;
-                        return;
-                    } else if line.starts_with("EHLO") {
-                        PLAIN_EHLO
-                    } else if line.starts_with("DATA") {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    } else {
-                        b"250 2.0.0 Ok\r\n"
-                    };
-                    let _ = writer.write_all(reply).await;
-                }
-            });
-        }
-    });
-    (address, connections)
-}
-
 #[tokio::test]
 async fn closed_kept_connection_is_not_reused() {
-    let (upstream, connections) = impatient_upstream().await;
+    let farewell: &[u8] = b"421 4.4.2 upstream.test Error: timeout exceeded\r\n";
+    let (upstream, connections) = closing_upstream(Some(farewell)).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
-    let script = transaction_script("250 2.0.0 Ok");
+    let script = transaction_script("250 2.0.0 Ok: queued");
 
     dialog(proxy.address, &script).await;
     // The upstream sends its 421 and closes while the connection is kept.
@@ -1128,7 +1082,7 @@ async fn closed_kept_connection_is_not_reused() {
     dialog(proxy.address, &script).await;
     proxy.stop().await;
 
-    assert_eq!(*connections.lock().expect("counter lock"), 2);
+    assert_eq!(*connections.lock().expect("lock"), 2);
 }
 
 #[tokio::test]
@@ -1605,9 +1559,11 @@ async fn starttls_drops_pipelined_plaintext() {
 }
 
 /// Starts an upstream MTA that closes each connection right after its first
-/// message, as an upstream whose idle timeout ran out would. Returns its
-/// address and the number of connections it accepted.
-async fn closing_upstream() -> (String, Arc<Mutex<usize>>) {
+/// message, as an upstream whose idle timeout ran out would. With a
+/// `farewell`, it sends that reply 50 ms after the message, as an MTA sends
+/// 421 before it closes an idle session. Returns its address and the number
+/// of connections it accepted.
+async fn closing_upstream(farewell: Option<&'static [u8]>) -> (String, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     let connections = Arc::new(Mutex::new(0));
@@ -1636,6 +1592,10 @@ async fn closing_upstream() -> (String, Arc<Mutex<usize>>) {
                             }
                         }
                         let _ = writer.write_all(b"250 2.0.0 Ok: queued\r\n").await;
+                        if let Some(farewell) = farewell {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let _ = writer.write_all(farewell).await;
+                        }
                         return;
                     } else {
                         let _ = writer.write_all(b"250 2.0.0 Ok\r\n").await;
@@ -1649,7 +1609,7 @@ async fn closing_upstream() -> (String, Arc<Mutex<usize>>) {
 
 #[tokio::test]
 async fn closed_upstream_connection_is_reopened() {
-    let (upstream, connections) = closing_upstream().await;
+    let (upstream, connections) = closing_upstream(None).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
 
     dialog(
