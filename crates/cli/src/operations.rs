@@ -30,7 +30,8 @@ pub(crate) fn gateway(
         config.smtp.limits.clone(),
     )
     .with_tagging(config.tagging.clone())
-    .with_xforward_hosts(config.smtp.xforward_hosts.clone());
+    .with_xforward_hosts(config.smtp.xforward_hosts.clone())
+    .with_relay_networks(config.local_networks.clone());
     if let Some(acceptor) = tls_acceptor(config)? {
         gateway = gateway.with_tls(acceptor);
     }

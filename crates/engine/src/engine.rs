@@ -279,7 +279,8 @@ impl Engine {
             .is_none_or(|ip| self.local_networks.contains(ip))
     }
 
-    fn is_local(&self, address: &str) -> bool {
+    /// Returns whether an address is in one of the local domains.
+    pub fn is_local(&self, address: &str) -> bool {
         signals::is_local_address(address, &self.local_domains)
     }
 

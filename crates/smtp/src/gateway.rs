@@ -1,6 +1,7 @@
 //! The handling of a message after its final dot: analyse, act, learn.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,8 @@ pub struct Gateway {
     tagging: TagOptions,
     /// MTAs whose XFORWARD commands name the real client.
     xforward_hosts: TrustedNetworks,
+    /// Clients that may send mail to domains other than the local ones.
+    relay_networks: TrustedNetworks,
     /// Upstream connections kept open between client sessions.
     upstream_pool: UpstreamPool,
     /// Releases whose learning failed: failures so far and the next attempt.
@@ -98,6 +101,7 @@ impl Gateway {
             tls: None,
             tagging: TagOptions::default(),
             xforward_hosts: TrustedNetworks::default(),
+            relay_networks: TrustedNetworks::loopback(),
             upstream_pool: UpstreamPool::default(),
             release_retries: Mutex::new(HashMap::new()),
             analysis_delay: Duration::ZERO,
@@ -129,6 +133,26 @@ impl Gateway {
     /// Returns the MTAs whose XFORWARD commands are believed.
     pub fn xforward_hosts(&self) -> &TrustedNetworks {
         &self.xforward_hosts
+    }
+
+    /// Lets clients in these networks send mail to any domain, as Postfix's
+    /// `permit_mynetworks` does. Loopback by default. Other clients may
+    /// only send to the local domains, because the proxy offers no SMTP AUTH.
+    pub fn with_relay_networks(mut self, networks: TrustedNetworks) -> Gateway {
+        self.relay_networks = networks;
+        self
+    }
+
+    /// Returns whether the client connected from `peer` may send to
+    /// `recipient`: any client to a local domain; to other domains, clients
+    /// in the relay networks and MTAs trusted for XFORWARD, which made
+    /// that decision themselves. The proxy decides this before the upstream
+    /// sees the recipient, so an upstream that trusts the gateway's own
+    /// address cannot become an open relay through it.
+    pub fn may_relay(&self, peer: IpAddr, recipient: &str) -> bool {
+        self.engine().is_local(recipient)
+            || self.relay_networks.contains(peer)
+            || self.xforward_hosts.contains(peer)
     }
 
     /// Sets how tagged mail is marked beyond its header fields.

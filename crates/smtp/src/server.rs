@@ -2,7 +2,7 @@
 //! talk to the upstream MTA, start TLS, time out, shut down.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -239,6 +239,8 @@ enum Step {
 /// One client connection: the sans-I/O session with its socket and its upstream.
 struct Connection {
     stream: Stream,
+    /// The address the connection comes from, whatever XFORWARD names.
+    peer: IpAddr,
     gateway: Arc<Gateway>,
     learn_queue: LearnQueue,
     closing: watch::Receiver<bool>,
@@ -276,6 +278,7 @@ impl Connection {
         let session = Session::new(gateway.hostname(), peer.ip(), limits.clone(), features);
         Connection {
             stream: Stream::Plain(stream),
+            peer: peer.ip(),
             learn_queue,
             closing,
             session,
@@ -490,8 +493,22 @@ impl Connection {
         Ok(())
     }
 
-    /// Asks the upstream MTA to accept one recipient; without an upstream it is accepted here.
+    /// Asks the upstream MTA to accept one recipient; without an upstream it
+    /// is accepted here. A recipient this client may not relay to is
+    /// rejected first.
     async fn rcpt(&mut self, request: &RcptRequest) -> Reply {
+        if !self.gateway.may_relay(self.peer, &request.to) {
+            tracing::info!(
+                client = %self.session.client_ip(),
+                recipient = %request.to,
+                "recipient rejected: not in a local domain, and the client may not relay"
+            );
+            return Reply::new(
+                554,
+                [5, 7, 1],
+                format!("<{}>: Relay access denied", request.to),
+            );
+        }
         if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             return Reply::new(250, [2, 1, 5], "Ok");
         }

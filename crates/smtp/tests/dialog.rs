@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatehouse_engine::tagging::TagOptions;
-use gatehouse_engine::{Engine, Limits as EngineLimits};
+use gatehouse_engine::{Engine, Limits as EngineLimits, TrustedNetworks};
 use gatehouse_graph::RedbGraph;
 use gatehouse_policy::Policy;
 use gatehouse_quarantine::{Quarantine, QuarantineId};
@@ -1083,6 +1083,43 @@ async fn closed_kept_connection_is_not_reused() {
     proxy.stop().await;
 
     assert_eq!(*connections.lock().expect("lock"), 2);
+}
+
+#[tokio::test]
+async fn relay_to_other_domain_is_denied() {
+    let (upstream, log) = mock_upstream(PLAIN_EHLO).await;
+    // No network may relay, so the loopback client counts as a stranger.
+    let proxy = Proxy::start_with(DELIVER_ALL, Some(upstream), Limits::default(), |gateway| {
+        gateway.with_relay_networks(TrustedNetworks::default())
+    })
+    .await;
+
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         C: MAIL FROM:<partner@partner.test>
+         S: 250 *
+         C: RCPT TO:<victim@elsewhere.test>
+         S: 554 5.7.1 <victim@elsewhere.test>: Relay access denied
+         C: RCPT TO:<alice@example.com>
+         S: 250 *
+         C: QUIT
+         S: 221 *",
+    )
+    .await;
+    proxy.stop().await;
+
+    let received = log.lock().expect("log lock").clone();
+    let commands = &received[0].commands;
+    assert!(
+        !commands
+            .iter()
+            .any(|command| command.contains("elsewhere.test")),
+        "{commands:?}"
+    );
+    assert!(commands.contains(&"RCPT TO:<alice@example.com>".to_owned()));
 }
 
 #[tokio::test]
