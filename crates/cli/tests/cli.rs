@@ -278,22 +278,26 @@ fn quarantine_list_empty() {
     assert!(folder.path().join("quarantine/held").is_dir());
 }
 
-#[test]
-fn quarantine_list_skips_damaged_verdict() {
-    let folder = tempfile::tempdir().expect("temporary folder");
-    let scanned = run(
-        folder.path(),
-        &["scan", "--format", "json", &data("plain.eml")],
-    );
+/// Writes a held verdict with id `id` (the scan verdict of plain.eml) into
+/// the quarantine under `folder`, and returns the held folder.
+fn write_held_verdict(folder: &Path, id: &str) -> std::path::PathBuf {
+    let scanned = run(folder, &["scan", "--format", "json", &data("plain.eml")]);
     assert_eq!(scanned.status.code(), Some(0), "{}", text(&scanned.stderr));
     let mut verdict: serde_json::Value =
         serde_json::from_str(text(&scanned.stdout).trim()).expect("verdict JSON");
-    let held = folder.path().join("quarantine/held");
+    verdict["id"] = id.into();
+    let held = folder.join("quarantine/held");
     fs::create_dir_all(&held).expect("held folder");
+    fs::write(held.join(format!("{id}.json")), verdict.to_string()).expect("write");
+    held
+}
+
+#[test]
+fn quarantine_list_skips_damaged_verdict() {
+    let folder = tempfile::tempdir().expect("temporary folder");
     let good = "0190a7c2-0000-7000-8000-000000000001";
     let damaged = "0190a7c2-0000-7000-8000-000000000002";
-    verdict["id"] = good.into();
-    fs::write(held.join(format!("{good}.json")), verdict.to_string()).expect("write");
+    let held = write_held_verdict(folder.path(), good);
     fs::write(held.join(format!("{good}.eml")), b"Subject: x\r\n\r\nx\r\n").expect("write");
     fs::write(held.join(format!("{damaged}.json")), b"{\"id\":").expect("write");
     fs::write(
@@ -320,6 +324,27 @@ fn quarantine_list_skips_damaged_verdict() {
         "{}",
         text(&output.stderr)
     );
+}
+
+#[test]
+fn verdict_without_message_deletes() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let id = "0190a7c2-0000-7000-8000-000000000003";
+    write_held_verdict(folder.path(), id);
+
+    let released = run(folder.path(), &["quarantine", "release", id]);
+    let deleted = run(folder.path(), &["quarantine", "delete", id]);
+    let listed = run(folder.path(), &["quarantine", "list"]);
+
+    assert_eq!(released.status.code(), Some(1));
+    assert!(
+        text(&released.stderr).contains("has a verdict but no message file"),
+        "{}",
+        text(&released.stderr)
+    );
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    assert!(listed.stdout.is_empty(), "{}", text(&listed.stdout));
 }
 
 #[test]

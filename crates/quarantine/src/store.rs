@@ -246,11 +246,18 @@ impl Quarantine {
     /// `gatehouse quarantine release` of the same id, in this process or
     /// another, gets [`QuarantineError::Busy`] instead of delivering the
     /// message twice. The kernel drops the lock when its holder dies, so a
-    /// crash leaves nothing stale behind.
+    /// crash leaves nothing stale behind. A verdict whose message file is
+    /// missing is locked through `held/<id>.json`, so that it can be deleted.
     pub fn lock(&self, id: QuarantineId) -> Result<HeldLock, QuarantineError> {
-        let path = self.message_path(Folder::Held, id);
-        let file =
-            fs::File::open(&path).map_err(|source| self.not_found_or_io(id, &path, source))?;
+        let mut path = self.message_path(Folder::Held, id);
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(source) if source.kind() == io::ErrorKind::NotFound => {
+                path = self.verdict_path(Folder::Held, id);
+                fs::File::open(&path).map_err(|source| self.not_found_or_io(id, &path, source))?
+            }
+            Err(source) => return Err(self.not_found_or_io(id, &path, source)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(QuarantineError::Busy { id }),

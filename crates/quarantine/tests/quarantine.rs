@@ -277,7 +277,9 @@ fn verdict_without_message_is_deletable() {
     fs::remove_file(quarantine.message_path(Folder::Held, id)).expect("remove message");
 
     let loaded = quarantine.load(id);
+    let lock = quarantine.lock(id).expect("lock through the verdict");
     let deleted = quarantine.delete(id, "alice");
+    drop(lock);
 
     assert!(
         matches!(loaded, Err(QuarantineError::MessageMissing { .. })),
