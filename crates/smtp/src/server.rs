@@ -105,9 +105,13 @@ pub async fn serve(
         sessions.shutdown().await;
     }
     learner.finish().await;
-    for upstream in gateway.upstream_pool().drain() {
-        upstream.quit().await;
-    }
+    let mut quits: JoinSet<()> = gateway
+        .upstream_pool()
+        .drain()
+        .into_iter()
+        .map(UpstreamSession::quit)
+        .collect();
+    while quits.join_next().await.is_some() {}
     tracing::info!("SMTP proxy stopped");
     Ok(())
 }
@@ -121,7 +125,7 @@ async fn housekeeping(gateway: Arc<Gateway>, mut closing: watch::Receiver<bool>)
         tokio::select! {
             _ = interval.tick() => {
                 for upstream in gateway.upstream_pool().expired() {
-                    upstream.quit().await;
+                    tokio::spawn(upstream.quit());
                 }
                 gateway.learn_releases().await;
             }
@@ -418,9 +422,9 @@ impl Connection {
     /// Asks the upstream MTA to accept MAIL, opening the connection first
     /// when none is open. Without an upstream, MAIL is accepted here.
     ///
-    /// A connection kept from an earlier transaction may have been closed by
-    /// the upstream in between (Postfix's smtpd_timeout is 300 s), so a
-    /// failure on it is retried once on a new connection.
+    /// A connection kept from an earlier transaction or client session may
+    /// have been closed by the upstream in between (Postfix's smtpd_timeout
+    /// is 300 s), so a failure on it is retried once on a new connection.
     async fn mail(&mut self, request: &MailRequest) -> Reply {
         if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             return Reply::new(250, [2, 1, 0], "Ok");
@@ -433,16 +437,25 @@ impl Connection {
             tracing::debug!("kept upstream connection closed by the upstream; reconnecting");
             self.upstream = None;
         }
-        if let Some(session) = self.upstream.as_mut() {
-            match session.mail(&request.from, &request.params).await {
-                Ok(reply) => return reply,
-                Err(err) => {
-                    tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");
-                    self.upstream = None;
-                }
+        let mut kept = self.upstream.is_some();
+        if !kept {
+            match self.open_upstream(true).await {
+                Ok(from_pool) => kept = from_pool,
+                Err(err) => return self.upstream_failed(&err),
             }
         }
-        if let Err(err) = self.open_upstream().await {
+        let Some(session) = self.upstream.as_mut() else {
+            return Reply::local_error();
+        };
+        match session.mail(&request.from, &request.params).await {
+            Ok(reply) => return reply,
+            Err(err) if kept => {
+                tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");
+                self.upstream = None;
+            }
+            Err(err) => return self.upstream_failed(&err),
+        }
+        if let Err(err) = self.open_upstream(false).await {
             return self.upstream_failed(&err);
         }
         let Some(session) = self.upstream.as_mut() else {
@@ -455,10 +468,14 @@ impl Connection {
     }
 
     /// Takes a kept upstream connection and names this client on it, or
-    /// opens a new connection when none is kept or the kept one fails.
-    async fn open_upstream(&mut self) -> Result<(), crate::delivery::DeliveryError> {
+    /// opens a new connection when none is kept, the kept ones fail, or
+    /// `use_pool` is false. Returns whether the connection was kept.
+    async fn open_upstream(
+        &mut self,
+        use_pool: bool,
+    ) -> Result<bool, crate::delivery::DeliveryError> {
         let Delivery::Upstream(upstream) = self.gateway.delivery() else {
-            return Ok(());
+            return Ok(false);
         };
         let client = ClientInfo {
             ip: self.session.client_ip(),
@@ -469,14 +486,17 @@ impl Connection {
                 "SMTP"
             },
         };
-        while let Some(mut session) = self.gateway.upstream_pool().take() {
+        while let Some(mut session) = use_pool
+            .then(|| self.gateway.upstream_pool().take())
+            .flatten()
+        {
             match session
                 .switch_client(&upstream.hostname, client.clone())
                 .await
             {
                 Ok(()) => {
                     self.upstream = Some(session);
-                    return Ok(());
+                    return Ok(true);
                 }
                 // The upstream may have closed it meanwhile; drop it and try the next.
                 Err(err) => tracing::debug!(error = %err, "kept upstream connection failed"),
@@ -490,7 +510,7 @@ impl Connection {
         )
         .await?;
         self.upstream = Some(session);
-        Ok(())
+        Ok(false)
     }
 
     /// Asks the upstream MTA to accept one recipient; without an upstream it

@@ -20,6 +20,10 @@ use crate::reply::Reply;
 /// Maximum size of one upstream reply, all its lines together.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
+/// Maximum wait for the reply to QUIT. Nothing depends on it, because the
+/// transaction is over.
+pub const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The EHLO keywords of the upstream MTA that change what the proxy sends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
@@ -358,8 +362,11 @@ impl UpstreamSession {
     }
 
     /// Says QUIT and closes; errors are ignored because nothing is pending.
+    /// The reply is awaited for at most [`QUIT_TIMEOUT`], so an upstream
+    /// that hangs cannot hold up a shutdown.
     pub async fn quit(mut self) {
-        let _ = self.command("QUIT", "QUIT\r\n", self.timeouts.mail).await;
+        let timeout = self.timeouts.mail.min(QUIT_TIMEOUT);
+        let _ = self.command("QUIT", "QUIT\r\n", timeout).await;
     }
 
     async fn hello(&mut self, hostname: &str) -> Result<(), DeliveryError> {

@@ -1070,9 +1070,24 @@ async fn kept_upstream_connection_names_next_client() {
 }
 
 #[tokio::test]
+async fn kept_connection_failing_at_mail_is_replaced() {
+    let (upstream, connections) = closing_upstream(Closing::AtSecondMail).await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+    let script = transaction_script("250 2.0.0 Ok: queued");
+
+    dialog(proxy.address, &script).await;
+    // The second session takes the kept connection, whose MAIL fails.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    dialog(proxy.address, &script).await;
+    proxy.stop().await;
+
+    assert_eq!(*connections.lock().expect("lock"), 2);
+}
+
+#[tokio::test]
 async fn closed_kept_connection_is_not_reused() {
     let farewell: &[u8] = b"421 4.4.2 upstream.test Error: timeout exceeded\r\n";
-    let (upstream, connections) = closing_upstream(Some(farewell)).await;
+    let (upstream, connections) = closing_upstream(Closing::AfterMessage(Some(farewell))).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
     let script = transaction_script("250 2.0.0 Ok: queued");
 
@@ -1595,12 +1610,20 @@ async fn starttls_drops_pipelined_plaintext() {
     proxy.stop().await;
 }
 
-/// Starts an upstream MTA that closes each connection right after its first
-/// message, as an upstream whose idle timeout ran out would. With a
-/// `farewell`, it sends that reply 50 ms after the message, as an MTA sends
-/// 421 before it closes an idle session. Returns its address and the number
-/// of connections it accepted.
-async fn closing_upstream(farewell: Option<&'static [u8]>) -> (String, Arc<Mutex<usize>>) {
+/// When the upstream MTA of [`closing_upstream`] closes a connection.
+#[derive(Clone, Copy)]
+enum Closing {
+    /// Right after the first message, as when its idle timeout ran out,
+    /// after sending this reply, if any, 50 ms later, as an MTA sends 421
+    /// before it closes an idle session.
+    AfterMessage(Option<&'static [u8]>),
+    /// At the MAIL of a second message, without a reply.
+    AtSecondMail,
+}
+
+/// Starts an upstream MTA that closes each connection as `closing` says.
+/// Returns its address and the number of connections it accepted.
+async fn closing_upstream(closing: Closing) -> (String, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     let connections = Arc::new(Mutex::new(0));
@@ -1612,6 +1635,7 @@ async fn closing_upstream(farewell: Option<&'static [u8]>) -> (String, Arc<Mutex
                 let (reader, mut writer) = stream.into_split();
                 let mut reader = BufReader::new(reader);
                 let _ = writer.write_all(b"220 upstream.test ESMTP\r\n").await;
+                let mut messages = 0;
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
@@ -1619,6 +1643,8 @@ async fn closing_upstream(farewell: Option<&'static [u8]>) -> (String, Arc<Mutex
                     }
                     if line.starts_with("EHLO") {
                         let _ = writer.write_all(PLAIN_EHLO).await;
+                    } else if line.starts_with("MAIL") && messages > 0 {
+                        return;
                     } else if line.starts_with("DATA") {
                         let _ = writer.write_all(b"354 go ahead\r\n").await;
                         let mut data_line = Vec::new();
@@ -1629,11 +1655,14 @@ async fn closing_upstream(farewell: Option<&'static [u8]>) -> (String, Arc<Mutex
                             }
                         }
                         let _ = writer.write_all(b"250 2.0.0 Ok: queued\r\n").await;
-                        if let Some(farewell) = farewell {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            let _ = writer.write_all(farewell).await;
+                        messages += 1;
+                        if let Closing::AfterMessage(farewell) = closing {
+                            if let Some(farewell) = farewell {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                let _ = writer.write_all(farewell).await;
+                            }
+                            return;
                         }
-                        return;
                     } else {
                         let _ = writer.write_all(b"250 2.0.0 Ok\r\n").await;
                     }
@@ -1646,7 +1675,7 @@ async fn closing_upstream(farewell: Option<&'static [u8]>) -> (String, Arc<Mutex
 
 #[tokio::test]
 async fn closed_upstream_connection_is_reopened() {
-    let (upstream, connections) = closing_upstream(None).await;
+    let (upstream, connections) = closing_upstream(Closing::AfterMessage(None)).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
 
     dialog(
