@@ -49,12 +49,15 @@ impl Postfix {
             fs::copy(source.join(name), config.join(name)).expect("copy Postfix config");
         }
 
-        // Loopback ports instead of 25 and 10025.
+        // Loopback ports instead of 25, 10025 and 10026 (the port behind the
+        // SMTP proxy, unused here).
         let smtp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let behind_proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let master = fs::read_to_string(config.join("master.cf")).expect("master.cf");
         let master = master
             .replacen("\nsmtp      inet", &format!("\n{smtp} inet"), 1)
-            .replacen("\n10025     inet", &format!("\n{reinject} inet"), 1);
+            .replacen("\n10025     inet", &format!("\n{reinject} inet"), 1)
+            .replacen("\n10026     inet", &format!("\n{behind_proxy} inet"), 1);
         fs::write(config.join("master.cf"), master).expect("write master.cf");
 
         // Private directories, loopback only, mailboxes owned by nobody, no DNS.

@@ -57,13 +57,15 @@ impl Postfix {
         )
         .expect("virtual_mailboxes");
 
-        // Loopback ports instead of 25 and 10025.
+        // Loopback ports instead of 25, 10025 and 10026.
         let front = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let reinject = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let behind_proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let master = fs::read_to_string(config.join("master.cf")).expect("master.cf");
         let master = master
             .replacen("\nsmtp      inet", &format!("\n{front} inet"), 1)
-            .replacen("\n10025     inet", &format!("\n{behind_proxy} inet"), 1);
+            .replacen("\n10025     inet", &format!("\n{reinject} inet"), 1)
+            .replacen("\n10026     inet", &format!("\n{behind_proxy} inet"), 1);
         fs::write(config.join("master.cf"), master).expect("write master.cf");
 
         let log = folder.join("maillog");
@@ -73,8 +75,10 @@ impl Postfix {
             "inet_interfaces=127.0.0.1".to_owned(),
             "smtpd_milters=".to_owned(),
             "non_smtpd_milters=".to_owned(),
-            // The proxy names the real client with XCLIENT.
-            "smtpd_authorized_xclient_hosts=127.0.0.0/8".to_owned(),
+            // Postfix's own networks leave out the test client (127.0.0.1),
+            // so only XCLIENT's client address decides: a client restriction
+            // to mynetworks behind the proxy would reject it.
+            "mynetworks=127.0.0.2/32".to_owned(),
             format!("virtual_mailbox_base={}", mail.display()),
             "virtual_uid_maps=static:65534".to_owned(),
             "virtual_gid_maps=static:65534".to_owned(),
