@@ -2,10 +2,9 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use gatehouse_engine::{Outcome, Verdict, When};
 use gatehouse_graph::GraphError;
-use gatehouse_quarantine::{Quarantine, QuarantineId};
+use gatehouse_quarantine::{HeldMessage, Quarantine, QuarantineId};
 use time::OffsetDateTime;
 
 use crate::UsageError;
@@ -126,22 +125,53 @@ fn release(config: &Config, quarantine: &Quarantine, ids: &[QuarantineId]) -> an
     let delivery = setup::delivery(config);
     let user = setup::current_user();
     let runtime = setup::runtime()?;
+    // Every id is tried, as postsuper does, so one failure does not leave
+    // the rest held; the failures are listed and make the exit status 1.
     let mut released = Vec::new();
+    let mut failures = Vec::new();
     for &id in ids {
-        let done = runtime
-            .block_on(gatehouse_smtp::release(quarantine, &delivery, id, &user))
-            .with_context(|| format!("cannot release {id}"))?;
-        writeln!(
-            std::io::stdout().lock(),
-            "released {id}: {}",
-            done.reply.to_string().trim_end()
-        )?;
-        released.push(done.message);
+        match runtime.block_on(gatehouse_smtp::release(quarantine, &delivery, id, &user)) {
+            Ok(done) => {
+                writeln!(
+                    std::io::stdout().lock(),
+                    "released {id}: {}",
+                    done.reply.to_string().trim_end()
+                )?;
+                released.push(done.message);
+            }
+            Err(err) => {
+                failures.push(anyhow::Error::new(err).context(format!("cannot release {id}")))
+            }
+        }
+    }
+    if !released.is_empty() {
+        learn_releases(config, quarantine, released)?;
     }
 
-    // Teach the graph that the released mail was wanted. A running
-    // `gatehouse serve` keeps the graph store open; it then learns the
-    // releases itself within seconds.
+    if failures.len() == 1 && ids.len() == 1 {
+        return Err(failures.remove(0));
+    }
+    for failure in &failures {
+        eprintln!("error: {failure:#}");
+    }
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} of {} held messages could not be released; the others were",
+            failures.len(),
+            ids.len()
+        );
+    }
+    Ok(())
+}
+
+/// Teaches the graph that the released mail was wanted. A running
+/// `gatehouse serve` keeps the graph store open; it then learns the
+/// releases itself within seconds.
+fn learn_releases(
+    config: &Config,
+    quarantine: &Quarantine,
+    released: Vec<HeldMessage>,
+) -> anyhow::Result<()> {
     let engine = match setup::engine(config, GraphAccess::Write) {
         Ok(engine) => engine,
         Err(err) if matches!(err.downcast_ref(), Some(GraphError::InUse { .. })) => {

@@ -348,6 +348,31 @@ fn verdict_without_message_deletes() {
 }
 
 #[test]
+fn release_tries_every_id() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let missing = "0190a7c2-0000-7000-8000-000000000004";
+    let good = "0190a7c2-0000-7000-8000-000000000005";
+    let held = write_held_verdict(folder.path(), good);
+    fs::write(held.join(format!("{good}.eml")), b"Subject: x\r\n\r\nx\r\n").expect("write");
+
+    let output = run(folder.path(), &["quarantine", "release", missing, good]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains(&format!("released {good}")));
+    assert!(
+        text(&output.stderr).contains(&format!("cannot release {missing}")),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stderr).contains("1 of 2 held messages could not be released"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!held.join(format!("{good}.json")).exists());
+}
+
+#[test]
 fn serve_without_upstream_delivers_to_maildir() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let config = write_config(
