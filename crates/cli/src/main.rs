@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         // Output piped into a command that stopped reading (`| head`) is not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             if is_usage_error(&err) {
                 ExitCode::from(2)
             } else {
@@ -73,6 +73,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Joins an error and its causes with ": ", as `{:#}` does, but leaves out
+/// a cause whose text the message before it already contains: the
+/// libraries' errors name their source in their own message too.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
+}
+
+/// Prints an error that does not end the command, such as one of several
+/// releases, with the same wording as a final error.
+pub(crate) fn print_error(err: &anyhow::Error) {
+    eprintln!("error: {}", describe(err));
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
@@ -87,4 +111,27 @@ fn is_usage_error(err: &anyhow::Error) -> bool {
             || cause.is::<config::ConfigError>()
             || cause.is::<gatehouse_policy::PolicyError>()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that names its source in its own message, as the libraries' errors do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read verdict: {source}")]
+    struct Wrapped {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn describe_skips_repeated_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(Wrapped { source: io }).context("cannot show 42");
+
+        assert_eq!(
+            describe(&err),
+            "cannot show 42: cannot read verdict: disk on fire"
+        );
+    }
 }

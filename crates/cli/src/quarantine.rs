@@ -152,7 +152,7 @@ fn release(config: &Config, quarantine: &Quarantine, ids: &[QuarantineId]) -> an
         return Err(failures.remove(0));
     }
     for failure in &failures {
-        eprintln!("error: {failure:#}");
+        crate::print_error(failure);
     }
     if !failures.is_empty() {
         anyhow::bail!(
