@@ -126,7 +126,7 @@ fn release(config: &Config, quarantine: &Quarantine, ids: &[QuarantineId]) -> an
     let user = setup::current_user();
     let runtime = setup::runtime()?;
     // Every id is tried, as postsuper does, so one failure does not leave
-    // the rest held; the failures are listed and make the exit status 1.
+    // the rest held. The failures are listed and make the exit status 1.
     let mut released = Vec::new();
     let mut failures = Vec::new();
     for &id in ids {

@@ -508,7 +508,7 @@ impl Session {
         // §4.1.2 allows only printable characters there, and a CR, LF or NUL
         // would split the command the proxy sends upstream.
         if has_control(&from.address) {
-            return self.error(Reply::new(501, [5, 1, 7], "Bad sender address syntax"));
+            return self.error(Reply::new(501, [5, 1, 7], "Invalid sender address syntax"));
         }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         if !self.esmtp && from.flags != 0 {
@@ -550,7 +550,7 @@ impl Session {
             return self.error(Reply::new(501, [5, 1, 3], "Empty recipient address"));
         }
         if has_control(&to.address) {
-            return self.error(Reply::new(501, [5, 1, 3], "Bad recipient address syntax"));
+            return self.error(Reply::new(501, [5, 1, 3], "Invalid recipient address syntax"));
         }
         let Some(pending) = &self.pending else {
             return self.bad_sequence("Need MAIL command");
