@@ -550,7 +550,11 @@ impl Session {
             return self.error(Reply::new(501, [5, 1, 3], "Empty recipient address"));
         }
         if has_control(&to.address) {
-            return self.error(Reply::new(501, [5, 1, 3], "Invalid recipient address syntax"));
+            return self.error(Reply::new(
+                501,
+                [5, 1, 3],
+                "Invalid recipient address syntax",
+            ));
         }
         let Some(pending) = &self.pending else {
             return self.bad_sequence("Need MAIL command");
