@@ -1069,35 +1069,43 @@ async fn kept_upstream_connection_names_next_client() {
     );
 }
 
-#[tokio::test]
-async fn kept_connection_failing_at_mail_is_replaced() {
-    let (upstream, connections) = closing_upstream(Closing::AtSecondMail).await;
+/// Sends one message in each of two client sessions, `pause` apart, through
+/// a proxy in front of an upstream that closes connections as `closing`
+/// says. Both must be delivered; returns the upstream connections opened.
+async fn upstream_connections_for_two_sessions(closing: Closing, pause: Duration) -> usize {
+    let (upstream, connections) = closing_upstream(closing).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
     let script = transaction_script("250 2.0.0 Ok: queued");
 
     dialog(proxy.address, &script).await;
-    // The second session takes the kept connection, whose MAIL fails.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(pause).await;
     dialog(proxy.address, &script).await;
     proxy.stop().await;
 
-    assert_eq!(*connections.lock().expect("lock"), 2);
+    *connections.lock().expect("lock")
+}
+
+#[tokio::test]
+async fn kept_connection_failing_at_mail_is_replaced() {
+    // The second session takes the kept connection, whose MAIL fails.
+    let connections =
+        upstream_connections_for_two_sessions(Closing::AtSecondMail, Duration::from_millis(100))
+            .await;
+
+    assert_eq!(connections, 2);
 }
 
 #[tokio::test]
 async fn closed_kept_connection_is_not_reused() {
-    let farewell: &[u8] = b"421 4.4.2 upstream.test Error: timeout exceeded\r\n";
-    let (upstream, connections) = closing_upstream(Closing::AfterMessage(Some(farewell))).await;
-    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
-    let script = transaction_script("250 2.0.0 Ok: queued");
-
-    dialog(proxy.address, &script).await;
     // The upstream sends its 421 and closes while the connection is kept.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    dialog(proxy.address, &script).await;
-    proxy.stop().await;
+    let farewell: &[u8] = b"421 4.4.2 upstream.test Error: timeout exceeded\r\n";
+    let connections = upstream_connections_for_two_sessions(
+        Closing::AfterMessage(Some(farewell)),
+        Duration::from_millis(200),
+    )
+    .await;
 
-    assert_eq!(*connections.lock().expect("lock"), 2);
+    assert_eq!(connections, 2);
 }
 
 #[tokio::test]
