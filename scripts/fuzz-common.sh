@@ -85,9 +85,9 @@ fuzz_target() {
 }
 
 # Prints why a run failed, to standard error: the panic message or
-# sanitizer report from the log (its last lines when it has neither, as
-# after a build error), and each input libFuzzer saved, in hex, so that a
-# CI log is enough to reproduce the failure.
+# sanitizer report from the log, or its last lines when it has neither, as
+# after a build error. Then prints each input libFuzzer saved, in hex, so
+# that a CI log is enough to reproduce the failure.
 print_failure() {
     local target="$1" log="$2" input report
     report=$(grep -E -A4 "panicked at|^==[0-9]+== ?ERROR|^SUMMARY|^ERROR: libFuzzer" "$log" | head -n 40 || true)

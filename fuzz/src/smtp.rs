@@ -380,6 +380,8 @@ fn crlf_lines(input: &[u8]) -> Vec<u8> {
 }
 
 /// Dot-stuffs text with CRLF line ends and appends the final `.` CRLF (RFC 5321 §4.5.2).
+/// Written apart from `gatehouse_smtp::delivery::dot_stuff`, so that the
+/// check of the DATA reader does not rely on the proxy's own writer.
 fn dot_stuff(text: &[u8]) -> Vec<u8> {
     let mut stuffed = Vec::with_capacity(text.len() + 8);
     let mut line_start = true;

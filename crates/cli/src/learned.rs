@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use gatehouse_engine::{Envelope, Outcome, When, group_by_campaign};
 use gatehouse_graph::{AddressReport, Fact, GraphStore, RedbGraph, Response, Stats};
 use gatehouse_quarantine::Quarantine;
@@ -175,21 +174,8 @@ pub(crate) fn list_by_campaign(quarantine: &Quarantine, format: Format) -> anyho
 /// `gatehouse learn --dry-run`: learns into a copy of the graph and reports
 /// what would change, leaving the real store untouched.
 pub(crate) fn learn_dry_run(config: &Config, paths: &[PathBuf]) -> anyhow::Result<()> {
-    let scratch =
-        tempfile::tempdir().context("cannot create a temporary folder for the dry run")?;
-    let copy = scratch.path().join("graph.redb");
     let original = config.graph_path();
-    // NOTE: a store that `gatehouse serve` is writing is copied as it is on
-    // disk at that moment. redb then recovers the copy to its last durable commit.
-    if original.exists() {
-        std::fs::copy(&original, &copy).with_context(|| {
-            format!(
-                "cannot copy the graph store {} for the dry run",
-                original.display()
-            )
-        })?;
-    }
-    let graph = Arc::new(RedbGraph::open(&copy)?);
+    let graph = Arc::new(setup::open_copy(&original)?);
     let before = graph.stats()?;
     let engine = setup::engine_with(config, setup::policy(config)?, graph.clone())?;
 

@@ -73,16 +73,23 @@ pub(crate) fn open_graph(path: &Path, access: GraphAccess) -> anyhow::Result<Red
     }
 }
 
-/// Copies the store at `path` into a temporary folder and opens the copy.
-/// The folder is removed once the copy is open, because on Unix an open
-/// file stays readable after its name is gone; a command killed after that
-/// leaves no copy behind.
-fn open_copy(path: &Path) -> anyhow::Result<RedbGraph> {
+/// Copies the store at `path` into a temporary folder and opens the copy,
+/// or opens an empty store there when `path` does not exist. Writes go to
+/// the copy only.
+///
+/// The folder is removed once the copy is open. On Unix an open file stays
+/// readable and writable after its name is gone, so a command killed after
+/// that leaves no copy behind.
+pub(crate) fn open_copy(path: &Path) -> anyhow::Result<RedbGraph> {
     let scratch = tempfile::tempdir()
         .context("cannot create a temporary folder for a copy of the graph store")?;
     let copy = scratch.path().join("graph.redb");
-    std::fs::copy(path, &copy)
-        .with_context(|| format!("cannot copy the graph store {}", path.display()))?;
+    // NOTE: a store that `gatehouse serve` is writing is copied as it is on
+    // disk at that moment. redb then recovers the copy to its last durable commit.
+    if path.exists() {
+        std::fs::copy(path, &copy)
+            .with_context(|| format!("cannot copy the graph store {}", path.display()))?;
+    }
     let graph = RedbGraph::open(&copy)
         .with_context(|| format!("cannot open a copy of the graph store {}", path.display()))?;
     drop(scratch);

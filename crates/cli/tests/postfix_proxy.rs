@@ -413,6 +413,10 @@ fn client_proxy_postfix_mirrors_recipients() {
         "{:?}",
         mailbox(&alice)
     );
+    // One connection came from the readiness probe and one from the proxy:
+    // the second session opened none.
+    let connects = postfix.log().matches(": connect from ").count();
+    assert_eq!(connects, 2, "{}", postfix.log());
 
     // With Postfix down the client gets 451 and keeps the message.
     postfix.stop();

@@ -279,7 +279,7 @@ impl Quarantine {
 
     /// Lists the verdicts of held messages, oldest first (UUIDv7 order).
     ///
-    /// A verdict that cannot be read is an error in its place, so one
+    /// Returns an error in place of each verdict that cannot be read, so one
     /// damaged file does not hide the others. The outer error is for the
     /// folder itself.
     pub fn list(&self) -> Result<Vec<Result<Verdict, QuarantineError>>, QuarantineError> {
@@ -294,8 +294,8 @@ impl Quarantine {
     /// `gatehouse serve`.
     /// [`Quarantine::mark_release_learned`] records it as done.
     ///
-    /// A release whose files cannot be read is an error in its place, with
-    /// its id, so one damaged release does not stop the others.
+    /// Returns an error with its id in place of each release whose files
+    /// cannot be read, so one damaged release does not stop the others.
     pub fn unlearned_releases(&self) -> Result<Vec<UnlearnedRelease>, QuarantineError> {
         let learned = self.ids_in(Folder::Released, LEARNED_SUFFIX)?;
         let mut releases = Vec::new();

@@ -147,7 +147,7 @@ impl Gateway {
     /// `recipient`: any client to a local domain; to other domains, clients
     /// in the relay networks and MTAs trusted for XFORWARD, which made
     /// that decision themselves. The proxy decides this before the upstream
-    /// sees the recipient, so an upstream that trusts the gateway's own
+    /// receives the recipient, so an upstream that trusts the gateway's own
     /// address cannot become an open relay through it.
     pub fn may_relay(&self, peer: IpAddr, recipient: &str) -> bool {
         self.engine().is_local(recipient)

@@ -437,33 +437,28 @@ impl Connection {
             tracing::debug!("kept upstream connection closed by the upstream; reconnecting");
             self.upstream = None;
         }
-        let mut kept = self.upstream.is_some();
-        if !kept {
-            match self.open_upstream(true).await {
-                Ok(from_pool) => kept = from_pool,
+        let mut use_pool = true;
+        loop {
+            let reused = if self.upstream.is_some() {
+                true
+            } else {
+                match self.open_upstream(use_pool).await {
+                    Ok(from_pool) => from_pool,
+                    Err(err) => return self.upstream_failed(&err),
+                }
+            };
+            let Some(session) = self.upstream.as_mut() else {
+                return Reply::local_error();
+            };
+            match session.mail(&request.from, &request.params).await {
+                Ok(reply) => return reply,
+                Err(err) if reused => {
+                    tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");
+                    self.upstream = None;
+                    use_pool = false;
+                }
                 Err(err) => return self.upstream_failed(&err),
             }
-        }
-        let Some(session) = self.upstream.as_mut() else {
-            return Reply::local_error();
-        };
-        match session.mail(&request.from, &request.params).await {
-            Ok(reply) => return reply,
-            Err(err) if kept => {
-                tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");
-                self.upstream = None;
-            }
-            Err(err) => return self.upstream_failed(&err),
-        }
-        if let Err(err) = self.open_upstream(false).await {
-            return self.upstream_failed(&err);
-        }
-        let Some(session) = self.upstream.as_mut() else {
-            return Reply::local_error();
-        };
-        match session.mail(&request.from, &request.params).await {
-            Ok(reply) => reply,
-            Err(err) => self.upstream_failed(&err),
         }
     }
 
@@ -486,10 +481,7 @@ impl Connection {
                 "SMTP"
             },
         };
-        while let Some(mut session) = use_pool
-            .then(|| self.gateway.upstream_pool().take())
-            .flatten()
-        {
+        while use_pool && let Some(mut session) = self.gateway.upstream_pool().take() {
             match session
                 .switch_client(&upstream.hostname, client.clone())
                 .await

@@ -228,7 +228,7 @@ impl UpstreamSession {
             .command("XCLIENT", &command, self.timeouts.mail)
             .await?;
         // Postfix's smtpd replies to XCLIENT with a new 220 greeting and
-        // forgets the EHLO; its smtp-sink replies 250. Either way EHLO again.
+        // resets its EHLO state, while its smtp-sink replies 250. Either way EHLO again.
         if !reply.is_positive() {
             return Err(self.protocol("XCLIENT", &reply));
         }

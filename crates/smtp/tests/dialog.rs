@@ -503,6 +503,18 @@ struct Received {
     message: Vec<u8>,
 }
 
+/// Connects to the proxy and returns a line reader and a writer for the socket.
+async fn connect_split(
+    address: std::net::SocketAddr,
+) -> (
+    BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let stream = TcpStream::connect(address).await.expect("connect");
+    let (reader, writer) = stream.into_split();
+    (BufReader::new(reader), writer)
+}
+
 /// The EHLO reply of a plain upstream MTA.
 const PLAIN_EHLO: &[u8] = b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n";
 
@@ -1071,7 +1083,7 @@ async fn kept_upstream_connection_names_next_client() {
 
 /// Sends one message in each of two client sessions, `pause` apart, through
 /// a proxy in front of an upstream that closes connections as `closing`
-/// says. Both must be delivered; returns the upstream connections opened.
+/// specifies. Both must be delivered; returns the upstream connections opened.
 async fn upstream_connections_for_two_sessions(closing: Closing, pause: Duration) -> usize {
     let (upstream, connections) = closing_upstream(closing).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
@@ -1320,9 +1332,7 @@ async fn trickled_command_times_out_with_421() {
         ..Limits::default()
     };
     let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
-    let stream = TcpStream::connect(proxy.address).await.expect("connect");
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
+    let (mut reader, mut writer) = connect_split(proxy.address).await;
     let mut greeting = String::new();
     reader.read_line(&mut greeting).await.expect("greeting");
     let started = std::time::Instant::now();
@@ -1362,9 +1372,7 @@ async fn session_deadline_ends_busy_session() {
         ..Limits::default()
     };
     let proxy = Proxy::start(DELIVER_ALL, None, limits).await;
-    let stream = TcpStream::connect(proxy.address).await.expect("connect");
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
+    let (mut reader, mut writer) = connect_split(proxy.address).await;
     let mut lines = Vec::new();
 
     // NOOP every 100 ms never lets the command timeout trip, only the deadline.
@@ -1391,9 +1399,7 @@ async fn session_deadline_ends_busy_session() {
 #[tokio::test]
 async fn session_inside_data_finishes_at_shutdown() {
     let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
-    let stream = TcpStream::connect(proxy.address).await.expect("connect");
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
+    let (mut reader, mut writer) = connect_split(proxy.address).await;
     let mut line = String::new();
     reader.read_line(&mut line).await.expect("greeting");
     writer
@@ -1629,7 +1635,7 @@ enum Closing {
     AtSecondMail,
 }
 
-/// Starts an upstream MTA that closes each connection as `closing` says.
+/// Starts an upstream MTA that closes each connection as `closing` specifies.
 /// Returns its address and the number of connections it accepted.
 async fn closing_upstream(closing: Closing) -> (String, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
