@@ -15,11 +15,13 @@ pub(crate) const SCHEMES: [&str; 5] = ["http", "https", "ftp", "ws", "wss"];
 pub(crate) fn parse_url(text: &str) -> Option<Url> {
     // Mailers and HTML editors leave line breaks and tabs inside long URLs.
     // Browsers drop them (WHATWG URL) and so does `Url::parse`, but quotes
-    // and angle brackets around the URL must go first.
-    let text = text
-        .trim()
-        .trim_matches(|c: char| matches!(c, '<' | '>' | '"' | '\''))
-        .trim();
+    // and angle brackets around the URL must go first. `Url::parse` also
+    // strips C0 controls at either end, so they are trimmed in the same pass:
+    // a quote behind a NUL would otherwise survive this pass, stay in the
+    // URL, and be trimmed only when the URL is normalised a second time.
+    let text = text.trim_matches(|c: char| {
+        c.is_whitespace() || c.is_ascii_control() || matches!(c, '<' | '>' | '"' | '\'')
+    });
     if text.is_empty() {
         return None;
     }
@@ -95,6 +97,14 @@ mod tests {
         for (url, expected) in cases {
             assert_eq!(host_of(url).as_deref(), Some(expected), "url {url}");
         }
+    }
+
+    #[test]
+    fn quotes_behind_control_characters_are_trimmed() {
+        // Found by the links fuzz target: a CSS `url('//host/x.png'` followed
+        // by NUL bytes kept its closing quote, so normalising was not stable.
+        let url = parse_url("'//css.example/x.png'\0\0 \u{1}").map(String::from);
+        assert_eq!(url.as_deref(), Some("https://css.example/x.png"));
     }
 
     #[test]
