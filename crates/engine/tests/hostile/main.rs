@@ -432,7 +432,8 @@ fn regressions(target: &str) -> Vec<PathBuf> {
 }
 
 /// Every regression input of the message, unpack, QR and engine targets
-/// gives a verdict with a finite score.
+/// gives a verdict with a finite score, and the verdict serialises to JSON
+/// as the quarantine writes it.
 #[test]
 fn fuzz_regressions_give_verdicts() {
     for target in ["mime_parse", "unpack", "qr_decode", "engine"] {
@@ -450,6 +451,12 @@ fn fuzz_regressions_give_verdicts() {
                 }
                 _ => data,
             };
+            if target == "mime_parse" {
+                let message = gatehouse_message::parse(&raw, &gatehouse_message::Limits::default());
+                if let Err(err) = serde_json::to_string(&message) {
+                    panic!("{}: the message does not serialise: {err}", path.display());
+                }
+            }
             let verdict = analyse(&raw);
             assert!(
                 verdict.score.is_finite(),
@@ -457,6 +464,9 @@ fn fuzz_regressions_give_verdicts() {
                 path.display(),
                 verdict.score
             );
+            if let Err(err) = serde_json::to_string(&verdict) {
+                panic!("{}: the verdict does not serialise: {err}", path.display());
+            }
         }
     }
 }

@@ -143,12 +143,18 @@ pub(crate) fn first_ip(raw: &[u8]) -> Option<IpAddr> {
 }
 
 /// Converts mail-parser's date into a time value, rejecting impossible dates.
+///
+/// A zone must be within ±23:59, which RFC 3339 can write: the time crate
+/// takes offsets up to ±25:59:59, and a date with such an offset would fail
+/// to serialise into the verdict.
 pub(crate) fn to_offset_date_time(date: &mail_parser::DateTime) -> Option<OffsetDateTime> {
     let month = Month::try_from(date.month).ok()?;
     let day = Date::from_calendar_date(i32::from(date.year), month, date.day).ok()?;
     let time = Time::from_hms(date.hour, date.minute, date.second).ok()?;
     let sign: i8 = if date.tz_before_gmt { -1 } else { 1 };
-    let hours = i8::try_from(date.tz_hour).ok()?;
+    let hours = i8::try_from(date.tz_hour)
+        .ok()
+        .filter(|hours| *hours < 24)?;
     let minutes = i8::try_from(date.tz_minute).ok()?;
     let offset = UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()?;
     Some(PrimitiveDateTime::new(day, time).assume_offset(offset))
@@ -273,6 +279,28 @@ mod tests {
     fn date_without_zone_is_utc() {
         let date = parse_date(b" Fri, 14 Apr 2023 22:56:55");
         assert_eq!(date.map(|d| d.unix_timestamp()), Some(1_681_513_015));
+    }
+
+    #[test]
+    fn zone_beyond_23_hours_is_no_date() {
+        // Found by the mime_parse fuzz target: "-2500" in a Received field
+        // made a date that RFC 3339 cannot write, and the verdict failed to
+        // serialise.
+        let date = |tz_hour| mail_parser::DateTime {
+            year: 2004,
+            month: 12,
+            day: 2,
+            hour: 10,
+            minute: 55,
+            second: 50,
+            tz_before_gmt: true,
+            tz_hour,
+            tz_minute: 59,
+        };
+        assert_eq!(to_offset_date_time(&date(25)), None);
+        assert_eq!(to_offset_date_time(&date(24)), None);
+        let latest = to_offset_date_time(&date(23));
+        assert_eq!(latest.map(|d| d.offset().whole_minutes()), Some(-1439));
     }
 
     #[test]
