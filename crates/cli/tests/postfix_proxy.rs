@@ -418,7 +418,8 @@ fn client_proxy_postfix_mirrors_recipients() {
     let connects = postfix.log().matches(": connect from ").count();
     assert_eq!(connects, 2, "{}", postfix.log());
 
-    // With Postfix down the client gets 451 and keeps the message.
+    // With Postfix down the client gets 451 and keeps the message. MAIL
+    // waits for the first RCPT to go upstream, so RCPT gets the 451.
     postfix.stop();
     let deferred = runtime.block_on(transaction(
         server.address,
@@ -426,7 +427,9 @@ fn client_proxy_postfix_mirrors_recipients() {
         &["alice@example.com"],
         message,
     ));
-    assert_eq!(deferred.mail, 451, "{deferred:?}");
+    assert_eq!(deferred.mail, 250, "{deferred:?}");
+    assert_eq!(deferred.rcpt[0].0, 451, "{deferred:?}");
+    assert!(deferred.data.is_none(), "{deferred:?}");
     let held: Vec<_> = fs::read_dir(folder.path().join("quarantine/held"))
         .expect("held folder")
         .collect();

@@ -253,8 +253,11 @@ struct Connection {
     data: Option<DataReader>,
     bdat: Option<ChunkReader>,
     chunk: Option<Chunk>,
-    /// The mirrored session with the upstream MTA, opened at the first MAIL.
+    /// The mirrored session with the upstream MTA, opened at the first RCPT.
     upstream: Option<UpstreamSession>,
+    /// The client's MAIL, accepted here and not yet sent upstream: it goes
+    /// with the first RCPT, so one round trip to the upstream serves both.
+    deferred_mail: Option<MailRequest>,
     input: Vec<u8>,
     output: Vec<u8>,
     /// The buffer each socket read fills before its bytes join `input`.
@@ -291,6 +294,7 @@ impl Connection {
             bdat: None,
             chunk: None,
             upstream: None,
+            deferred_mail: None,
             input: Vec::with_capacity(4096),
             output: Vec::new(),
             read_buffer: vec![0u8; READ_CHUNK].into_boxed_slice(),
@@ -345,7 +349,7 @@ impl Connection {
         match self.session.command(line) {
             Action::Reply(reply) => self.output.extend_from_slice(&reply.to_wire()),
             Action::Mail(request) => {
-                let reply = self.mail(&request).await;
+                let reply = self.mail(&request);
                 let reply = self.session.mail_replied(reply);
                 self.output.extend_from_slice(&reply.to_wire());
             }
@@ -419,16 +423,28 @@ impl Connection {
         }
     }
 
-    /// Asks the upstream MTA to accept MAIL, opening the connection first
-    /// when none is open. Without an upstream, MAIL is accepted here.
+    /// Accepts MAIL and keeps it for the first RCPT, which carries it to
+    /// the upstream MTA. Without an upstream, MAIL is accepted here.
+    ///
+    /// A refusal of MAIL by the upstream reaches the client as the reply to
+    /// RCPT, as Postfix reports its sender restrictions by default
+    /// (`smtpd_delay_reject`).
+    fn mail(&mut self, request: &MailRequest) -> Reply {
+        if matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
+            self.deferred_mail = Some(request.clone());
+        }
+        Reply::new(250, [2, 1, 0], "Ok")
+    }
+
+    /// Sends the deferred MAIL with the first RCPT, opening the upstream
+    /// connection first when none is open, and returns the reply for the
+    /// client's RCPT. When the upstream refuses MAIL, that refusal is the
+    /// reply, and MAIL is sent again with the next RCPT.
     ///
     /// A connection kept from an earlier transaction or client session may
     /// have been closed by the upstream in between (Postfix's smtpd_timeout
     /// is 300 s), so a failure on it is retried once on a new connection.
-    async fn mail(&mut self, request: &MailRequest) -> Reply {
-        if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
-            return Reply::new(250, [2, 1, 0], "Ok");
-        }
+    async fn mail_and_rcpt(&mut self, mail: MailRequest, rcpt: &RcptRequest) -> Reply {
         if self
             .upstream
             .as_ref()
@@ -450,8 +466,15 @@ impl Connection {
             let Some(session) = self.upstream.as_mut() else {
                 return Reply::local_error();
             };
-            match session.mail(&request.from, &request.params).await {
-                Ok(reply) => return reply,
+            let sent = session
+                .mail_and_rcpt((&mail.from, &mail.params), (&rcpt.to, &rcpt.params))
+                .await;
+            match sent {
+                Ok((_, Some(accepted))) => return accepted,
+                Ok((refused, None)) => {
+                    self.deferred_mail = Some(mail);
+                    return refused;
+                }
                 Err(err) if reused => {
                     tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");
                     self.upstream = None;
@@ -523,6 +546,9 @@ impl Connection {
         }
         if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             return Reply::new(250, [2, 1, 5], "Ok");
+        }
+        if let Some(mail) = self.deferred_mail.take() {
+            return self.mail_and_rcpt(mail, request).await;
         }
         let Some(session) = self.upstream.as_mut() else {
             return Reply::local_error();

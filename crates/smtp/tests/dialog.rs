@@ -458,7 +458,7 @@ async fn sequence_errors_then_421() {
 }
 
 #[tokio::test]
-async fn upstream_unreachable_defers_at_mail() {
+async fn upstream_unreachable_defers_at_rcpt() {
     // A port that was just free: nothing listens on it.
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = closed.local_addr().expect("address").to_string();
@@ -471,8 +471,10 @@ async fn upstream_unreachable_defers_at_mail() {
          C: HELO client.test
          S: 250 *
          C: MAIL FROM:<a@partner.test>
-         S: 451 4.4.1 Upstream unavailable, try again later
+         S: 250 2.1.0 Ok
          C: RCPT TO:<b@example.com>
+         S: 451 4.4.1 Upstream unavailable, try again later
+         C: RCPT TO:<c@example.com>
          S: 503 5.5.1 Need MAIL command",
     )
     .await;
@@ -518,8 +520,12 @@ async fn connect_split(
 /// The EHLO reply of a plain upstream MTA.
 const PLAIN_EHLO: &[u8] = b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n";
 
+/// An upstream that takes pipelined commands (RFC 2920).
+const PIPELINING_EHLO: &[u8] = b"250-upstream.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+
 /// Starts a minimal upstream MTA that replies to EHLO with `ehlo`. It rejects
-/// `RCPT TO:<nobody@...>` with 550, accepts the rest, takes the message with
+/// `MAIL FROM:<refused@...>` with 553, RCPT without an accepted MAIL with
+/// 503 and `RCPT TO:<nobody@...>` with 550, accepts the rest, takes the message with
 /// DATA or BDAT, answers XCLIENT with a new greeting, and records the
 /// commands and the message text of each transaction.
 async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>>) {
@@ -534,6 +540,7 @@ async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>
                 let (reader, mut writer) = stream.into_split();
                 let mut reader = BufReader::new(reader);
                 let mut current = Received::default();
+                let mut mail_open = false;
                 let _ = writer.write_all(b"220 upstream.test ESMTP\r\n").await;
                 loop {
                     let mut line = String::new();
@@ -545,9 +552,18 @@ async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>
                         ehlo
                     } else if line.starts_with("XCLIENT") {
                         b"220 upstream.test ESMTP\r\n"
+                    } else if line.starts_with("MAIL FROM:<refused@") {
+                        mail_open = false;
+                        b"553 5.7.1 <refused@partner.test>: Sender address rejected\r\n"
+                    } else if line.starts_with("MAIL") {
+                        mail_open = true;
+                        b"250 2.0.0 Ok\r\n"
+                    } else if line.starts_with("RCPT") && !mail_open {
+                        b"503 5.5.1 Error: need MAIL command\r\n"
                     } else if line.starts_with("RCPT TO:<nobody@") {
                         b"550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n"
                     } else if line.starts_with("DATA") {
+                        mail_open = false;
                         let _ = writer.write_all(b"354 go ahead\r\n").await;
                         loop {
                             let mut data_line = Vec::new();
@@ -571,6 +587,7 @@ async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>
                             return;
                         }
                         current.message.extend_from_slice(&chunk);
+                        mail_open = false;
                         b"250 2.0.0 Ok: queued as UPSTREAM1\r\n"
                     } else if line.starts_with("QUIT") {
                         let _ = writer.write_all(b"221 2.0.0 Bye\r\n").await;
@@ -650,7 +667,7 @@ async fn refused_recipient_gets_upstream_reply_others_delivered() {
              C: HELO client.test
              S: 250 *
              C: MAIL FROM:<partner@partner.test>
-             S: 250 2.0.0 Ok
+             S: 250 2.1.0 Ok
              C: RCPT TO:<nobody@example.com>
              S: 550 5.1.1 <nobody@example.com>: Recipient address rejected
              C: RCPT TO:<alice@example.com>
@@ -673,6 +690,63 @@ async fn refused_recipient_gets_upstream_reply_others_delivered() {
     assert_eq!(commands[2], "RCPT TO:<nobody@example.com>");
     assert_eq!(commands[3], "RCPT TO:<alice@example.com>");
     assert_eq!(commands[4], "DATA");
+    let message = String::from_utf8(received[0].message.clone()).expect("utf-8");
+    assert!(message.ends_with(MESSAGE), "{message}");
+}
+
+#[tokio::test]
+async fn sender_refused_upstream_is_refused_at_each_rcpt() {
+    let (upstream, log) = mock_upstream(PIPELINING_EHLO).await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<refused@partner.test>
+             S: 250 2.1.0 Ok
+             C: RCPT TO:<alice@example.com>
+             S: 553 5.7.1 <refused@partner.test>: Sender address rejected
+             C: RCPT TO:<bob@example.com>
+             S: 553 5.7.1 <refused@partner.test>: Sender address rejected
+             C: DATA
+             S: 503 5.5.1 No valid recipients
+             C: RSET
+             S: 250 *
+             C: MAIL FROM:<partner@partner.test>
+             S: 250 2.1.0 Ok
+             C: RCPT TO:<alice@example.com>
+             S: 250 2.0.0 Ok
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 250 2.0.0 Ok: queued as UPSTREAM1
+             C: QUIT
+             S: 221 *",
+            MESSAGE.replace("\r\n", "\\r\\n")
+        ),
+    )
+    .await;
+    proxy.stop().await;
+
+    let received = log.lock().expect("log lock").clone();
+    assert_eq!(received.len(), 1);
+    // MAIL goes again with each RCPT until the upstream accepts it; the
+    // upstream answers the RCPT pipelined behind a refused MAIL with 503.
+    assert_eq!(
+        received[0].commands[1..8],
+        [
+            "MAIL FROM:<refused@partner.test>",
+            "RCPT TO:<alice@example.com>",
+            "MAIL FROM:<refused@partner.test>",
+            "RCPT TO:<bob@example.com>",
+            "MAIL FROM:<partner@partner.test>",
+            "RCPT TO:<alice@example.com>",
+            "DATA",
+        ]
+    );
     let message = String::from_utf8(received[0].message.clone()).expect("utf-8");
     assert!(message.ends_with(MESSAGE), "{message}");
 }
@@ -1008,6 +1082,8 @@ async fn smtputf8_without_upstream_support_is_refused() {
          C: MAIL FROM:<josé@partner.test>
          S: 553 5.6.7 Non-ASCII address without SMTPUTF8 in MAIL
          C: MAIL FROM:<josé@partner.test> SMTPUTF8
+         S: 250 2.1.0 Ok
+         C: RCPT TO:<alice@example.com>
          S: 553 5.6.7 The server behind this gateway does not support SMTPUTF8",
     )
     .await;
@@ -1707,7 +1783,7 @@ async fn closed_upstream_connection_is_reopened() {
              R: {}.\\r\\n
              S: 250 2.0.0 Ok: queued
              C: MAIL FROM:<partner@partner.test>
-             S: 250 2.0.0 Ok
+             S: 250 2.1.0 Ok
              C: RCPT TO:<bob@example.com>
              S: 250 2.0.0 Ok
              C: DATA

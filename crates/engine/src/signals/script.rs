@@ -17,7 +17,15 @@ const MAX_SCRIPT_CHARS: usize = 20_000;
 pub(crate) fn dominant(text: &str) -> Option<&'static str> {
     let mut counts: Vec<(Script, usize)> = Vec::new();
     for character in text.chars().take(MAX_SCRIPT_CHARS) {
-        let script = character.script();
+        // Most mail is mostly ASCII, where the lookup table search is the
+        // whole cost: ASCII letters are Latin and the rest is Common.
+        let script = if character.is_ascii_alphabetic() {
+            Script::Latin
+        } else if character.is_ascii() {
+            continue;
+        } else {
+            character.script()
+        };
         if matches!(script, Script::Common | Script::Inherited | Script::Unknown) {
             continue;
         }
@@ -125,6 +133,19 @@ mod tests {
     #[test]
     fn dominant_script_ignores_digits_and_punctuation() {
         assert_eq!(dominant("Счёт 2024-117: договор no"), Some("Cyrillic"));
+    }
+
+    #[test]
+    fn ascii_shortcut_agrees_with_the_script_table() {
+        for byte in 0u8..=0x7f {
+            let character = char::from(byte);
+            let expected = if character.is_ascii_alphabetic() {
+                Script::Latin
+            } else {
+                Script::Common
+            };
+            assert_eq!(character.script(), expected, "character {byte:#04x}");
+        }
     }
 
     #[test]
