@@ -769,9 +769,20 @@ fn unoffered_mail_parameter(from: &MailFrom<Cow<'_, str>>) -> Option<&'static st
 }
 
 /// Cleans the EHLO or HELO argument for a Received header: printable ASCII
-/// without spaces, at most 255 characters (the maximum domain length).
+/// without spaces, at most 255 characters (the maximum domain length). An
+/// internationalised name (RFC 6531 allows U-labels in EHLO) is written
+/// with A-labels, so `bücher.example` stays readable as
+/// `xn--bcher-kva.example` rather than losing its letters.
 fn clean_helo(host: &str) -> String {
-    host.chars()
+    let ascii = if host.is_ascii() {
+        None
+    } else {
+        idna::domain_to_ascii(host).ok()
+    };
+    ascii
+        .as_deref()
+        .unwrap_or(host)
+        .chars()
         .filter(|c| c.is_ascii_graphic())
         .take(255)
         .collect()
@@ -1098,5 +1109,9 @@ mod tests {
     #[test]
     fn helo_is_cleaned_for_headers() {
         assert_eq!(clean_helo("evil\r\nX-Injected: 1"), "evilX-Injected:1");
+        assert_eq!(clean_helo("bücher.example"), "xn--bcher-kva.example");
+        assert_eq!(clean_helo("MX.Bücher.example"), "mx.xn--bcher-kva.example");
+        // Not a domain name: non-ASCII letters go, as before.
+        assert_eq!(clean_helo("bü cher\u{202e}"), "bcher");
     }
 }
