@@ -20,9 +20,10 @@ use crate::reply::Reply;
 /// Maximum size of one upstream reply, all its lines together.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
-/// Messages up to this size go out with their BDAT command in one write;
-/// copying them costs less than a second system call and TCP segment.
-const ONE_WRITE_BYTES: usize = 256 * 1024;
+/// Messages up to this size go out with their BDAT command in one write,
+/// which saves a system call and a TCP segment of a few bytes for the price
+/// of a copy.
+const ONE_WRITE_BYTES: usize = 64 * 1024;
 
 /// Maximum wait for the reply to QUIT. Nothing depends on it, because the
 /// transaction is over.
@@ -290,8 +291,8 @@ impl UpstreamSession {
             .await?;
         let reply = self.read_reply("MAIL", self.timeouts.mail).await?;
         self.in_transaction = reply.is_positive();
-        // An upstream that refuses MAIL still answers the RCPT behind it,
-        // usually with 503; one that does not is failing, and the error
+        // An upstream that rejects MAIL still replies to the RCPT behind it,
+        // usually with 503. One that does not is failing, and the error
         // drops the connection.
         let accepted = self.read_reply("RCPT", self.timeouts.rcpt).await?;
         Ok(if reply.is_positive() {

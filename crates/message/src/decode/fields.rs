@@ -144,9 +144,9 @@ pub(crate) fn first_ip(raw: &[u8]) -> Option<IpAddr> {
 
 /// Converts mail-parser's date into a time value, rejecting impossible dates.
 ///
-/// A zone must be within ±23:59, which RFC 3339 can write: the time crate
-/// takes offsets up to ±25:59:59, and a date with such an offset would fail
-/// to serialise into the verdict.
+/// A zone must be within ±23:59, the most RFC 3339 can write. The time crate
+/// takes offsets up to ±25:59:59, and a date with a larger one would make
+/// the parsed message fail to serialise.
 pub(crate) fn to_offset_date_time(date: &mail_parser::DateTime) -> Option<OffsetDateTime> {
     let month = Month::try_from(date.month).ok()?;
     let day = Date::from_calendar_date(i32::from(date.year), month, date.day).ok()?;
@@ -284,8 +284,8 @@ mod tests {
     #[test]
     fn zone_beyond_23_hours_is_no_date() {
         // Found by the mime_parse fuzz target: "-2500" in a Received field
-        // made a date that RFC 3339 cannot write, and the verdict failed to
-        // serialise.
+        // made a date that RFC 3339 cannot write, and the parsed message
+        // failed to serialise.
         let date = |tz_hour| mail_parser::DateTime {
             year: 2004,
             month: 12,

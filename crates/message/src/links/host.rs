@@ -16,9 +16,9 @@ pub(crate) fn parse_url(text: &str) -> Option<Url> {
     // Mailers and HTML editors leave line breaks and tabs inside long URLs.
     // Browsers drop them (WHATWG URL) and so does `Url::parse`, but quotes
     // and angle brackets around the URL must go first. `Url::parse` also
-    // strips C0 controls at either end, so they are trimmed in the same pass:
-    // a quote behind a NUL would otherwise survive this pass, stay in the
-    // URL, and be trimmed only when the URL is normalised a second time.
+    // strips C0 controls at either end, so they are trimmed in the same pass.
+    // Otherwise a quote behind a NUL would stay in the URL and go only when
+    // the URL is normalised a second time.
     let text = text.trim_matches(|c: char| {
         c.is_whitespace() || c.is_ascii_control() || matches!(c, '<' | '>' | '"' | '\'')
     });
