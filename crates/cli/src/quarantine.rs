@@ -75,13 +75,19 @@ fn list(quarantine: &Quarantine, format: Format) -> anyhow::Result<()> {
                     .iter()
                     .map(|signal| signal.id.as_str())
                     .collect();
+                let recipients: Vec<String> = verdict
+                    .envelope
+                    .rcpt_to
+                    .iter()
+                    .map(|recipient| terminal_safe(recipient))
+                    .collect();
                 writeln!(
                     out,
                     "{}  {:>5.1}  {} -> {}  {:?}  [{}]",
                     verdict.id,
                     verdict.score,
-                    verdict.envelope.mail_from,
-                    verdict.envelope.rcpt_to.join(","),
+                    terminal_safe(&verdict.envelope.mail_from),
+                    recipients.join(","),
                     verdict.message.subject.as_deref().unwrap_or(""),
                     signals.join(", ")
                 )?;
@@ -90,6 +96,26 @@ fn list(quarantine: &Quarantine, format: Format) -> anyhow::Result<()> {
     }
     out.flush()?;
     fail_if_unreadable(unreadable)
+}
+
+/// Escapes the characters of an envelope address that would change how a
+/// terminal shows the line: controls, and the bidirectional formatting
+/// characters that can make `evil@x.test` read as another address.
+/// SMTPUTF8 lets a sender use any of the latter.
+fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|character| {
+            let bidi = matches!(
+                character,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            );
+            if bidi || character.is_control() {
+                character.escape_unicode().to_string()
+            } else {
+                character.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Returns the held verdicts that can be read and the number that cannot,
@@ -194,4 +220,16 @@ fn learn_releases(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_safe_escapes_bidi_and_controls() {
+        assert_eq!(terminal_safe("\u{202e}moc.evil@x"), "\\u{202e}moc.evil@x");
+        assert_eq!(terminal_safe("a\u{2066}b\u{7}c"), "a\\u{2066}b\\u{7}c");
+        assert_eq!(terminal_safe("jun.ma@例え.jp"), "jun.ma@例え.jp");
+    }
 }
