@@ -113,6 +113,7 @@ const QR_LIMITS: &[&str] = &[
     "max_symbols",
     "max_upscale_pixels",
     "min_downscale_side",
+    "max_image_millis",
 ];
 
 /// The validated configuration of one `gatehouse` run.
@@ -786,6 +787,12 @@ impl Reader {
             name,
             "min_downscale_side",
         )?;
+        self.number(
+            &mut limits_qr.max_image_millis,
+            qr,
+            name,
+            "max_image_millis",
+        )?;
         Ok(())
     }
 
@@ -1000,6 +1007,7 @@ mod tests {
             [limits.qr]
             max_pixels = 1000
             max_alloc_bytes = 2000
+            max_image_millis = 750
             [limits.unpack]
             max_urls = 30
             max_pdf_pages = 3
@@ -1019,6 +1027,7 @@ mod tests {
         assert_eq!(config.smtp.limits.max_message_bytes, 1000);
         assert_eq!(config.limits.qr.max_pixels, 1000);
         assert_eq!(config.limits.qr.max_alloc_bytes, 2000);
+        assert_eq!(config.limits.qr.max_image_millis, 750);
         assert_eq!(config.limits.unpack.max_urls, 30);
         assert_eq!(config.limits.unpack.max_pdf_pages, 3);
         assert_eq!(config.limits.unpack.max_pdf_millis, 500);

@@ -84,6 +84,28 @@ pub(crate) fn collect(message: &Message, limits: &Limits) -> Content {
     content
 }
 
+/// Records `attachment.unscannable` when the time limit of one image
+/// stopped its QR passes before they were all read.
+fn stopped_early(
+    decoded: &gatehouse_qr::Decoded,
+    location: &str,
+    limits: &Limits,
+    content: &mut Content,
+) {
+    let Some(spent) = decoded.stopped_after_millis else {
+        return;
+    };
+    content.findings.push(FindingRecord {
+        id: "attachment.unscannable".to_owned(),
+        location: location.to_owned(),
+        detail: format!(
+            "QR decoding took {spent} ms, more than {} ms (max_image_millis); {} of its renderings were read, and the rest were not",
+            limits.qr.max_image_millis,
+            decoded.attempts.len()
+        ),
+    });
+}
+
 /// Collects the URLs, QR codes and findings of one artifact (not of its children).
 pub(crate) fn collect_artifact(
     artifact: &Artifact,
@@ -97,8 +119,16 @@ pub(crate) fn collect_artifact(
         }
     }
     if !artifact.image_data.is_empty() {
-        match gatehouse_qr::decode(&artifact.image_data, &limits.qr) {
-            Ok(codes) => decoding.record(&codes, &artifact.location, Technique::Image, content),
+        match gatehouse_qr::decode_with_report(&artifact.image_data, &limits.qr) {
+            Ok(decoded) => {
+                stopped_early(&decoded, &artifact.location, limits, content);
+                decoding.record(
+                    &decoded.codes,
+                    &artifact.location,
+                    Technique::Image,
+                    content,
+                );
+            }
             Err(err) => content.findings.push(FindingRecord {
                 id: "attachment.unscannable".to_owned(),
                 location: artifact.location.clone(),
@@ -124,7 +154,10 @@ pub(crate) fn collect_artifact(
             &limits.qr,
             passes,
         ) {
-            Ok(decoded) => decoding.record(&decoded.codes, &render.location, technique, content),
+            Ok(decoded) => {
+                stopped_early(&decoded, &render.location, limits, content);
+                decoding.record(&decoded.codes, &render.location, technique, content);
+            }
             Err(err) => content.findings.push(FindingRecord {
                 id: "attachment.unscannable".to_owned(),
                 location: render.location.clone(),

@@ -63,6 +63,10 @@ pub struct Limits {
     /// Maximum times an image is read again with the symbols found so far
     /// masked out, to find a code nested in another or beside it.
     pub max_mask_rounds: u32,
+    /// Time after which no further pass or mask round of one image starts,
+    /// in milliseconds. The pass under way runs to its end, so one image
+    /// can take longer by the time of one pass.
+    pub max_image_millis: u64,
 }
 
 impl Default for Limits {
@@ -76,6 +80,7 @@ impl Default for Limits {
             max_upscale_pixels: 4_000_000,
             min_downscale_side: 800,
             max_mask_rounds: 2,
+            max_image_millis: 2_000,
         }
     }
 }
@@ -98,6 +103,9 @@ pub struct Decoded {
     pub codes: Vec<QrCode>,
     /// The passes run, in order, with the number of new symbols each found.
     pub attempts: Vec<(Pass, usize)>,
+    /// Milliseconds spent when [`Limits::max_image_millis`] stopped the
+    /// passes early, or `None` when they ended by themselves.
+    pub stopped_after_millis: Option<u64>,
     pub width: u32,
     pub height: u32,
 }

@@ -1,5 +1,7 @@
 //! The renderings of one image that the QR readers are run on, in order.
 
+use std::time::Instant;
+
 use image::DynamicImage;
 use serde::Serialize;
 
@@ -106,8 +108,12 @@ pub(crate) fn run_passes(pixels: &Pixels, limits: &Limits, passes: &[Pass]) -> D
     if pixels.width < MIN_SIDE || pixels.height < MIN_SIDE || pixels.luma.is_empty() {
         return decoded;
     }
+    let started = Instant::now();
     for &pass in passes {
         if decoded.attempts.len() as u64 >= u64::from(limits.max_attempts) {
+            break;
+        }
+        if out_of_time(&mut decoded, started, limits) {
             break;
         }
         let Some((luma, width, height)) = render(pixels, pass, limits) else {
@@ -129,6 +135,9 @@ pub(crate) fn run_passes(pixels: &Pixels, limits: &Limits, passes: &[Pass]) -> D
             if !painted || decoded.codes.len() >= limits.max_symbols {
                 break;
             }
+            if out_of_time(&mut decoded, started, limits) {
+                break;
+            }
             found = read_symbols(masked.clone(), width, height);
             new_symbols = add_symbols(&mut decoded, &mut found, pass, true, limits);
             decoded.attempts.push((pass, new_symbols));
@@ -142,6 +151,21 @@ pub(crate) fn run_passes(pixels: &Pixels, limits: &Limits, passes: &[Pass]) -> D
         break;
     }
     decoded
+}
+
+/// Returns whether [`Limits::max_image_millis`] has passed since `started`,
+/// and records the time spent in `decoded` when it has. The first pass
+/// always runs.
+fn out_of_time(decoded: &mut Decoded, started: Instant, limits: &Limits) -> bool {
+    if decoded.attempts.is_empty() {
+        return false;
+    }
+    let spent = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if spent < limits.max_image_millis {
+        return false;
+    }
+    decoded.stopped_after_millis = Some(spent);
+    true
 }
 
 /// Adds the symbols whose text is new, and returns how many there were.

@@ -83,6 +83,30 @@ fn inverted_code_decodes() {
 }
 
 #[test]
+fn time_limit_stops_passes_after_first() {
+    // The inverted code needs a later pass. With no time left after the
+    // first pass, none runs, and the report records the stop.
+    let image = draw(URL, 4.0, [255, 255, 255], [0, 0, 0]);
+    let limits = Limits {
+        max_image_millis: 0,
+        ..Limits::default()
+    };
+    let decoded =
+        decode_with_report(&png(DynamicImage::ImageRgb8(image)), &limits).expect("decodes");
+    assert!(decoded.codes.is_empty(), "{:?}", decoded.codes);
+    assert_eq!(decoded.attempts, [(Pass::Original, 0)]);
+    assert!(decoded.stopped_after_millis.is_some());
+}
+
+#[test]
+fn passes_within_time_limit_report_no_stop() {
+    let image = draw(URL, 4.0, [255, 255, 255], [0, 0, 0]);
+    let decoded = decode_with_report(&png(DynamicImage::ImageRgb8(image)), &Limits::default())
+        .expect("decodes");
+    assert_eq!(decoded.stopped_after_millis, None);
+}
+
+#[test]
 fn tinted_code_decodes() {
     // Yellow modules on pink: luma differs by 14 levels, the blue channel by 255.
     let image = draw(URL, 4.0, [255, 255, 0], [255, 230, 255]);

@@ -305,9 +305,22 @@ fn docx_many_images_is_cut_at_entry_limit() {
 // build, because the QR limits bound pixels and passes, not the time of one pass.
 #[test]
 fn qr_slowest_gives_verdict_without_codes() {
+    let started = std::time::Instant::now();
     let verdict = analyse(&generate::qr_slowest());
+    eprintln!("qr-slowest analysed in {:?}", started.elapsed());
 
     assert_eq!(verdict.qr_codes, Vec::new());
+    // Each pass over this image takes seconds, so the time limit of one
+    // image stops the passes before all seven are read.
+    let stopped = verdict
+        .findings
+        .iter()
+        .find(|finding| finding.id == "attachment.unscannable");
+    assert!(
+        stopped.is_some_and(|finding| finding.detail.contains("max_image_millis")),
+        "{:?}",
+        verdict.findings
+    );
 }
 
 #[test]
