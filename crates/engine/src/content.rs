@@ -99,7 +99,7 @@ fn stopped_early(
         id: "attachment.unscannable".to_owned(),
         location: location.to_owned(),
         detail: format!(
-            "QR decoding took {spent} ms, more than {} ms (max_image_millis); {} of its renderings were read, and the rest were not",
+            "QR decoding took {spent} ms, more than {} ms (max_image_millis), so it stopped after {} attempt(s) to read it",
             limits.qr.max_image_millis,
             decoded.attempts.len()
         ),
