@@ -84,26 +84,37 @@ pub(crate) fn collect(message: &Message, limits: &Limits) -> Content {
     content
 }
 
-/// Records `attachment.unscannable` when the time limit of one image
-/// stopped its QR passes before they were all read.
-fn stopped_early(
-    decoded: &gatehouse_qr::Decoded,
+/// Records what QR decoding of one image or render gave: its codes, or
+/// `attachment.unscannable` when the image could not be read or its time
+/// limit stopped the passes early.
+fn record_decoded(
+    decoded: Result<gatehouse_qr::Decoded, gatehouse_qr::QrError>,
     location: &str,
+    technique: Technique,
     limits: &Limits,
+    decoding: &mut Decoding,
     content: &mut Content,
 ) {
-    let Some(spent) = decoded.stopped_after_millis else {
-        return;
-    };
-    content.findings.push(FindingRecord {
+    let unscannable = |detail: String| FindingRecord {
         id: "attachment.unscannable".to_owned(),
         location: location.to_owned(),
-        detail: format!(
+        detail,
+    };
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(err) => {
+            content.findings.push(unscannable(err.to_string()));
+            return;
+        }
+    };
+    if let Some(spent) = decoded.stopped_after_millis {
+        content.findings.push(unscannable(format!(
             "QR decoding took {spent} ms, more than {} ms (max_image_millis), so it stopped after {} attempt(s) to read it",
             limits.qr.max_image_millis,
             decoded.attempts.len()
-        ),
-    });
+        )));
+    }
+    decoding.record(&decoded.codes, location, technique, content);
 }
 
 /// Collects the URLs, QR codes and findings of one artifact (not of its children).
@@ -119,22 +130,15 @@ pub(crate) fn collect_artifact(
         }
     }
     if !artifact.image_data.is_empty() {
-        match gatehouse_qr::decode_with_report(&artifact.image_data, &limits.qr) {
-            Ok(decoded) => {
-                stopped_early(&decoded, &artifact.location, limits, content);
-                decoding.record(
-                    &decoded.codes,
-                    &artifact.location,
-                    Technique::Image,
-                    content,
-                );
-            }
-            Err(err) => content.findings.push(FindingRecord {
-                id: "attachment.unscannable".to_owned(),
-                location: artifact.location.clone(),
-                detail: err.to_string(),
-            }),
-        }
+        let decoded = gatehouse_qr::decode_with_report(&artifact.image_data, &limits.qr);
+        record_decoded(
+            decoded,
+            &artifact.location,
+            Technique::Image,
+            limits,
+            decoding,
+            content,
+        );
     }
 
     let technique = if artifact.kind == FileKind::Svg {
@@ -147,23 +151,21 @@ pub(crate) fn collect_artifact(
             RenderScope::Page => &PAGE_PASSES,
             RenderScope::Region => &REGION_PASSES,
         };
-        match gatehouse_qr::decode_luma_with(
+        let decoded = gatehouse_qr::decode_luma_with(
             &render.luma,
             render.width,
             render.height,
             &limits.qr,
             passes,
-        ) {
-            Ok(decoded) => {
-                stopped_early(&decoded, &render.location, limits, content);
-                decoding.record(&decoded.codes, &render.location, technique, content);
-            }
-            Err(err) => content.findings.push(FindingRecord {
-                id: "attachment.unscannable".to_owned(),
-                location: render.location.clone(),
-                detail: err.to_string(),
-            }),
-        }
+        );
+        record_decoded(
+            decoded,
+            &render.location,
+            technique,
+            limits,
+            decoding,
+            content,
+        );
     }
 
     if !artifact.markup.is_empty() {

@@ -255,7 +255,7 @@ struct Connection {
     chunk: Option<Chunk>,
     /// The mirrored session with the upstream MTA, opened at the first RCPT.
     upstream: Option<UpstreamSession>,
-    /// The client's MAIL, accepted here and not yet sent upstream: it goes
+    /// The client's MAIL, accepted here and not yet sent upstream. It goes
     /// with the first RCPT, so one round trip to the upstream serves both.
     deferred_mail: Option<MailRequest>,
     input: Vec<u8>,
@@ -426,8 +426,8 @@ impl Connection {
     /// Accepts MAIL and keeps it for the first RCPT, which carries it to
     /// the upstream MTA. Without an upstream, MAIL is accepted here.
     ///
-    /// A refusal of MAIL by the upstream reaches the client as the reply to
-    /// RCPT, as Postfix reports its sender restrictions by default
+    /// A rejection of MAIL by the upstream reaches the client as the reply
+    /// to RCPT, as Postfix reports its sender restrictions by default
     /// (`smtpd_delay_reject`).
     fn mail(&mut self, request: &MailRequest) -> Reply {
         if matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
@@ -438,7 +438,7 @@ impl Connection {
 
     /// Sends the deferred MAIL with the first RCPT, opening the upstream
     /// connection first when none is open, and returns the reply for the
-    /// client's RCPT. When the upstream refuses MAIL, that refusal is the
+    /// client's RCPT. When the upstream rejects MAIL, that rejection is the
     /// reply, and MAIL is sent again with the next RCPT.
     ///
     /// A connection kept from an earlier transaction or client session may
@@ -471,9 +471,9 @@ impl Connection {
                 .await;
             match sent {
                 Ok((_, Some(accepted))) => return accepted,
-                Ok((refused, None)) => {
+                Ok((rejected, None)) => {
                     self.deferred_mail = Some(mail);
-                    return refused;
+                    return rejected;
                 }
                 Err(err) if reused => {
                     tracing::debug!(error = %err, "kept upstream connection failed; reconnecting");

@@ -255,8 +255,8 @@ impl UpstreamSession {
     /// an internationalised message to an upstream without it gets a 553
     /// from the proxy without being sent (RFC 6531 §3.2).
     pub async fn mail(&mut self, from: &str, params: &MailParams) -> Result<Reply, DeliveryError> {
-        if let Some(refusal) = self.prepare_mail(params).await? {
-            return Ok(refusal);
+        if let Some(rejection) = self.prepare_mail(params).await? {
+            return Ok(rejection);
         }
         let command = self.mail_command(from, params);
         let reply = self.command("MAIL", &command, self.timeouts.mail).await?;
@@ -267,8 +267,8 @@ impl UpstreamSession {
     /// Sends MAIL and the first RCPT of a transaction, as [`mail`](Self::mail)
     /// and [`rcpt`](Self::rcpt) do, in one write when the upstream offers
     /// PIPELINING (RFC 2920). Returns MAIL's reply, and RCPT's when MAIL was
-    /// accepted; the upstream's reply to a RCPT after a refused MAIL is read
-    /// and dropped.
+    /// accepted. The upstream's reply to a RCPT behind a rejected MAIL is
+    /// read and dropped.
     pub async fn mail_and_rcpt(
         &mut self,
         mail: (&str, &MailParams),
@@ -282,8 +282,8 @@ impl UpstreamSession {
             let accepted = self.rcpt(rcpt.0, rcpt.1).await?;
             return Ok((reply, Some(accepted)));
         }
-        if let Some(refusal) = self.prepare_mail(mail.1).await? {
-            return Ok((refusal, None));
+        if let Some(rejection) = self.prepare_mail(mail.1).await? {
+            return Ok((rejection, None));
         }
         let mut commands = self.mail_command(mail.0, mail.1);
         commands.push_str(&self.rcpt_command(rcpt.0, rcpt.1));
@@ -308,9 +308,9 @@ impl UpstreamSession {
         self.command("RCPT", &command, self.timeouts.rcpt).await
     }
 
-    /// Does what must come before MAIL: refuses SMTPUTF8 the upstream lacks,
-    /// ends an open transaction and sends XFORWARD. Returns the refusal for
-    /// the client, if any.
+    /// Does what must come before MAIL: rejects SMTPUTF8 the upstream lacks,
+    /// ends an open transaction and sends XFORWARD. Returns the rejection
+    /// for the client, if any.
     async fn prepare_mail(&mut self, params: &MailParams) -> Result<Option<Reply>, DeliveryError> {
         if params.smtputf8 && !self.capabilities.smtputf8 {
             return Ok(Some(Reply::new(

@@ -695,7 +695,7 @@ async fn refused_recipient_gets_upstream_reply_others_delivered() {
 }
 
 #[tokio::test]
-async fn sender_refused_upstream_is_refused_at_each_rcpt() {
+async fn sender_rejected_upstream_at_each_rcpt() {
     let (upstream, log) = mock_upstream(PIPELINING_EHLO).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
 
@@ -733,8 +733,8 @@ async fn sender_refused_upstream_is_refused_at_each_rcpt() {
 
     let received = log.lock().expect("log lock").clone();
     assert_eq!(received.len(), 1);
-    // MAIL goes again with each RCPT until the upstream accepts it; the
-    // upstream answers the RCPT pipelined behind a refused MAIL with 503.
+    // MAIL goes again with each RCPT until the upstream accepts it. The
+    // upstream replies to the RCPT pipelined behind a refused MAIL with 503.
     assert_eq!(
         received[0].commands[1..8],
         [
