@@ -72,6 +72,8 @@ mkdir -p "$work/postfix" "$work/queue" "$work/data"
 cp "$repo"/docker/postfix/{main.cf,master.cf,virtual_mailboxes} "$work/postfix/"
 sed -i "s/^smtp      inet/127.0.0.1:$smtp_port inet/; s/^10025     inet/#10025     inet/" "$work/postfix/master.cf"
 sed -i '/^#10025/,/^pickup/{/^  -o/d}' "$work/postfix/master.cf"
+# Only the proxy's service used gatehouse_hosts; unused, Postfix warns at every command.
+/usr/sbin/postconf -c "$work/postfix" -X gatehouse_hosts
 chown postfix "$work/data"
 /usr/sbin/postconf -c "$work/postfix" -e \
     "queue_directory=$work/queue" \
