@@ -69,6 +69,7 @@ pub struct Analysis {
 /// The pipeline with its policy, graph and limits.
 pub struct Engine {
     policy: Arc<Policy>,
+    roles: signals::RoleNames,
     graph: Arc<dyn GraphStore>,
     limits: Limits,
     local_domains: Vec<String>,
@@ -91,6 +92,7 @@ impl Engine {
             .map(|domain| domain.to_ascii_lowercase())
             .collect();
         Engine {
+            roles: signals::RoleNames::new(&policy),
             policy,
             graph,
             limits,
@@ -197,6 +199,7 @@ impl Engine {
             time,
             graph: self.graph.as_ref(),
             policy: &self.policy,
+            roles: &self.roles,
             local_domains: &self.local_domains,
             enrichment: self.enrichment.as_deref(),
         });

@@ -36,6 +36,7 @@ pub use explain::{explain, render_text};
 pub(crate) use features::Features;
 pub(crate) use impersonation::LOCAL_UNAUTHENTICATED;
 pub use origin::{GeoIp, GeoIpError, TrustedNetworkError, TrustedNetworks};
+pub(crate) use sender::RoleNames;
 
 /// A signal that fired, before the policy weighs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +79,7 @@ pub(crate) struct Input<'a> {
     pub(crate) time: OffsetDateTime,
     pub(crate) graph: &'a dyn GraphStore,
     pub(crate) policy: &'a Policy,
+    pub(crate) roles: &'a RoleNames,
     pub(crate) local_domains: &'a [String],
     pub(crate) enrichment: Option<&'a dyn enrichment::Enrichment>,
 }
@@ -146,7 +148,7 @@ pub(crate) fn judge(input: &Input<'_>) -> Judgement {
 
     // Fire every family of signals.
     let mut fired = Vec::new();
-    sender::fire(features, &familiarity, input.policy, &mut fired);
+    sender::fire(features, &familiarity, input.roles, &mut fired);
     let campaign = campaign::assess(features, &familiarity, input.policy, &clusters);
     fired.extend(campaign.fired.iter().cloned());
     links::fire(features, &familiarity, input.content, &mut fired);

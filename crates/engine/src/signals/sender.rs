@@ -11,7 +11,7 @@ use super::features::Features;
 pub(crate) fn fire(
     features: &Features,
     familiarity: &Familiarity,
-    policy: &Policy,
+    roles: &RoleNames,
     fired: &mut Vec<Fired>,
 ) {
     let sender = features.sender.as_str();
@@ -49,7 +49,7 @@ pub(crate) fn fire(
     }
 
     if let Some(name) = &features.display_name {
-        display_names(features, familiarity, policy, name, fired);
+        display_names(features, familiarity, roles, name, fired);
     }
 
     if let Some(id) = &familiarity.known_reply_to {
@@ -63,7 +63,7 @@ pub(crate) fn fire(
 fn display_names(
     features: &Features,
     familiarity: &Familiarity,
-    policy: &Policy,
+    roles: &RoleNames,
     name: &str,
     fired: &mut Vec<Fired>,
 ) {
@@ -76,7 +76,7 @@ fn display_names(
                 "sender.display_name_internal",
                 format!("the external sender {} uses the display name “{name}”, which senders inside the organisation use", features.sender),
             ));
-        } else if let Some((language, role)) = matching_role(name, policy) {
+        } else if let Some((language, role)) = roles.matching(name) {
             fired.push(Fired::new(
                 "sender.display_name_internal",
                 format!("the external sender {} uses the display name “{name}”, the role name “{role}” ({language})", features.sender),
@@ -103,28 +103,70 @@ fn display_names(
     }
 }
 
-/// Finds a role name of the policy in a display name, compared after NFKC and
-/// a confusable skeleton. Roles in scripts written without spaces (Han, Kana,
-/// Hangul, Thai) match as substrings. Other roles match whole words, so the
-/// role "it" matches "IT Support" but not "Smith".
-pub(crate) fn matching_role<'p>(name: &str, policy: &'p Policy) -> Option<(&'p str, &'p str)> {
-    let name_skeleton = keys::name_skeleton(name);
-    let name_words = words(&name_skeleton);
-    policy.role_names().find(|(_, role)| {
-        let role_skeleton = keys::name_skeleton(role);
-        if role_skeleton.is_empty() {
-            return false;
-        }
-        if written_without_spaces(role) {
-            name_skeleton.contains(&role_skeleton)
-        } else {
-            let role_words = words(&role_skeleton);
-            !role_words.is_empty()
-                && name_words
+/// The policy's role names with their confusable skeletons, computed once
+/// per policy. Computing them for every message took two thirds of the
+/// analysis of a first-contact message with a display name.
+pub(crate) struct RoleNames {
+    roles: Vec<Role>,
+}
+
+struct Role {
+    language: String,
+    name: String,
+    skeleton: String,
+    matched_as: Match,
+}
+
+/// The comparison that finds a role's skeleton in a display name's skeleton.
+enum Match {
+    Substring,
+    Words(Vec<String>),
+}
+
+impl RoleNames {
+    pub(crate) fn new(policy: &Policy) -> RoleNames {
+        let roles = policy
+            .role_names()
+            .map(|(language, name)| {
+                let skeleton = keys::name_skeleton(name);
+                let matched_as = if written_without_spaces(name) {
+                    Match::Substring
+                } else {
+                    Match::Words(words(&skeleton).into_iter().map(str::to_owned).collect())
+                };
+                Role {
+                    language: language.to_owned(),
+                    name: name.to_owned(),
+                    skeleton,
+                    matched_as,
+                }
+            })
+            .filter(|role| match &role.matched_as {
+                Match::Substring => !role.skeleton.is_empty(),
+                Match::Words(words) => !words.is_empty(),
+            })
+            .collect();
+        RoleNames { roles }
+    }
+
+    /// Finds a role name in a display name, compared after NFKC and a
+    /// confusable skeleton, and returns its language tag and the name. Roles
+    /// in scripts written without spaces (Han, Kana, Hangul, Thai) match as
+    /// substrings. Other roles match whole words, so the role "it" matches
+    /// "IT Support" but not "Smith".
+    pub(crate) fn matching(&self, name: &str) -> Option<(&str, &str)> {
+        let name_skeleton = keys::name_skeleton(name);
+        let name_words = words(&name_skeleton);
+        self.roles
+            .iter()
+            .find(|role| match &role.matched_as {
+                Match::Substring => name_skeleton.contains(&role.skeleton),
+                Match::Words(role_words) => name_words
                     .windows(role_words.len())
-                    .any(|window| window == role_words.as_slice())
-        }
-    })
+                    .any(|window| window == role_words.as_slice()),
+            })
+            .map(|role| (role.language.as_str(), role.name.as_str()))
+    }
 }
 
 fn words(text: &str) -> Vec<&str> {
@@ -164,54 +206,49 @@ fn quoted(items: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    fn policy() -> Policy {
-        Policy::embedded_default()
+    fn matching_role(name: &str) -> Option<(String, String)> {
+        RoleNames::new(&Policy::embedded_default())
+            .matching(name)
+            .map(|(language, role)| (language.to_owned(), role.to_owned()))
     }
 
     #[test]
     fn chinese_role_matches_as_substring() {
-        let policy = policy();
-        assert!(matching_role("财务部", &policy).is_some());
+        assert!(matching_role("财务部").is_some());
     }
 
     #[test]
     fn role_matches_whole_words_only() {
-        let policy = policy();
-        assert!(matching_role("IT Support", &policy).is_some());
-        assert!(matching_role("Edith Smith", &policy).is_none());
+        assert!(matching_role("IT Support").is_some());
+        assert!(matching_role("Edith Smith").is_none());
     }
 
     #[test]
     fn role_matches_through_confusables() {
-        let policy = policy();
         assert!(
-            matching_role("Раyroll Team", &policy).is_some(),
+            matching_role("Раyroll Team").is_some(),
             "Cyrillic Р in Payroll"
         );
     }
 
     #[test]
     fn role_matches_fullwidth_letters() {
-        let policy = policy();
-        assert!(matching_role("ＣＥＯ Office", &policy).is_some());
+        assert!(matching_role("ＣＥＯ Office").is_some());
     }
 
     #[test]
     fn russian_role_matches() {
-        let policy = policy();
-        assert!(matching_role("Бухгалтерия ООО Ромашка", &policy).is_some());
+        assert!(matching_role("Бухгалтерия ООО Ромашка").is_some());
     }
 
     #[test]
     fn arabic_role_matches() {
-        let policy = policy();
-        assert!(matching_role("قسم المالية", &policy).is_some());
+        assert!(matching_role("قسم المالية").is_some());
     }
 
     #[test]
     fn person_name_matches_no_role() {
-        let policy = policy();
-        assert!(matching_role("Wu Gang 吴刚", &policy).is_none());
+        assert!(matching_role("Wu Gang 吴刚").is_none());
     }
 
     #[test]
