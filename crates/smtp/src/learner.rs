@@ -6,6 +6,7 @@
 //! full, and under load one commit covers many messages.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gatehouse_engine::{Analysis, Outcome};
 use tokio::sync::mpsc;
@@ -19,6 +20,12 @@ const QUEUE: usize = 1024;
 
 /// Maximum messages learned in one graph transaction.
 const BATCH: usize = 256;
+
+/// How long the learner waits for more messages after the first of a batch.
+/// Without it, one session sending a message every millisecond costs a graph
+/// transaction and a thread hand-off per message. The graph learns each
+/// message at most this much later.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// A message to learn: its analysis, and what the gateway did with it.
 pub type Learning = (Analysis, Outcome);
@@ -70,6 +77,15 @@ impl LearnQueue {
 async fn learn(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<Learning>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                let Ok(learning) = queue.try_recv() else {
+                    break;
+                };
+                batch.push(learning);
+            }
+        }
         let messages = batch.len();
         let queued = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
         let learned = gateway
