@@ -419,16 +419,18 @@ fn client_proxy_postfix_mirrors_recipients() {
     assert_eq!(connects, 2, "{}", postfix.log());
 
     // With Postfix down the client gets 451 and keeps the message. MAIL
-    // waits for the first RCPT to go upstream, so RCPT gets the 451.
+    // waits for the first RCPT to go upstream, so RCPT gets the 451, and
+    // so does every later RCPT: a 5xx there would bounce the recipient.
     postfix.stop();
     let deferred = runtime.block_on(transaction(
         server.address,
         "partner@partner.test",
-        &["alice@example.com"],
+        &["alice@example.com", "bob@example.com"],
         message,
     ));
     assert_eq!(deferred.mail, 250, "{deferred:?}");
     assert_eq!(deferred.rcpt[0].0, 451, "{deferred:?}");
+    assert_eq!(deferred.rcpt[1].0, 451, "{deferred:?}");
     assert!(deferred.data.is_none(), "{deferred:?}");
     let held: Vec<_> = fs::read_dir(folder.path().join("quarantine/held"))
         .expect("held folder")

@@ -258,6 +258,10 @@ struct Connection {
     /// The client's MAIL, accepted here and not yet sent upstream. It goes
     /// with the first RCPT, so one round trip to the upstream serves both.
     deferred_mail: Option<MailRequest>,
+    /// The upstream connection failed during this transaction. Recipients
+    /// it accepted are gone with it, so the rest of the transaction gets
+    /// 451 without a new connection: RCPT at once, the message at its end.
+    upstream_lost: bool,
     input: Vec<u8>,
     output: Vec<u8>,
     /// The buffer each socket read fills before its bytes join `input`.
@@ -295,6 +299,7 @@ impl Connection {
             chunk: None,
             upstream: None,
             deferred_mail: None,
+            upstream_lost: false,
             input: Vec::with_capacity(4096),
             output: Vec::new(),
             read_buffer: vec![0u8; READ_CHUNK].into_boxed_slice(),
@@ -430,6 +435,7 @@ impl Connection {
     /// to RCPT, as Postfix reports its sender restrictions by default
     /// (`smtpd_delay_reject`).
     fn mail(&mut self, request: &MailRequest) -> Reply {
+        self.upstream_lost = false;
         if matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             self.deferred_mail = Some(request.clone());
         }
@@ -547,6 +553,9 @@ impl Connection {
         if !matches!(self.gateway.delivery(), Delivery::Upstream(_)) {
             return Reply::new(250, [2, 1, 5], "Ok");
         }
+        if self.upstream_lost {
+            return Reply::upstream_unavailable();
+        }
         if let Some(mail) = self.deferred_mail.take() {
             return self.mail_and_rcpt(mail, request).await;
         }
@@ -559,12 +568,15 @@ impl Connection {
         }
     }
 
-    /// Drops the upstream connection after an error and returns the 451 for the client.
+    /// Drops the upstream connection after an error and returns the 451 for
+    /// the client. The client's transaction stays open, so that every later
+    /// RCPT gets 451 too and a message for recipients accepted before gets
+    /// 451 at its end: a 503 there would make the client bounce them.
     fn upstream_failed(&mut self, err: &crate::delivery::DeliveryError) -> Reply {
         tracing::warn!(error = %err, "upstream failed, replying 451");
         self.gateway.metrics().upstream_error();
         self.upstream = None;
-        self.session.abort_transaction();
+        self.upstream_lost = true;
         Reply::upstream_unavailable()
     }
 

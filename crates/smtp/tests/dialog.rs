@@ -475,12 +475,59 @@ async fn upstream_unreachable_defers_at_rcpt() {
          C: RCPT TO:<b@example.com>
          S: 451 4.4.1 Upstream unavailable, try again later
          C: RCPT TO:<c@example.com>
-         S: 503 5.5.1 Need MAIL command",
+         S: 451 4.4.1 Upstream unavailable, try again later
+         C: DATA
+         S: 503 5.5.1 No valid recipients
+         C: QUIT
+         S: 221 *",
     )
     .await;
 
     assert!(files_in(&proxy.path("quarantine/held")).is_empty());
     proxy.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_lost_mid_transaction_defers_the_rest() {
+    let (upstream, log) = mock_upstream(PLAIN_EHLO).await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: HELO client.test
+             S: 250 *
+             C: MAIL FROM:<partner@partner.test>
+             S: 250 2.1.0 Ok
+             C: RCPT TO:<alice@example.com>
+             S: 250 2.0.0 Ok
+             C: RCPT TO:<hangup@example.com>
+             S: 451 4.4.1 Upstream unavailable, try again later
+             C: RCPT TO:<bob@example.com>
+             S: 451 4.4.1 Upstream unavailable, try again later
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 451 4.4.1 Upstream unavailable, try again later
+             C: QUIT
+             S: 221 *",
+            MESSAGE.replace("\r\n", "\\r\\n")
+        ),
+    )
+    .await;
+    assert!(files_in(&proxy.path("quarantine/held")).is_empty());
+    proxy.stop().await;
+
+    // Alice's acceptance went with the lost connection: the message must not
+    // go out on a new one for Bob alone.
+    let received = log.lock().expect("log lock").clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].commands.last().map(String::as_str),
+        Some("RCPT TO:<hangup@example.com>")
+    );
+    assert!(received[0].message.is_empty());
 }
 
 #[tokio::test]
@@ -525,7 +572,8 @@ const PIPELINING_EHLO: &[u8] = b"250-upstream.test\r\n250-PIPELINING\r\n250 8BIT
 
 /// Starts a minimal upstream MTA that replies to EHLO with `ehlo`. It rejects
 /// `MAIL FROM:<refused@...>` with 553, RCPT without an accepted MAIL with
-/// 503 and `RCPT TO:<nobody@...>` with 550, accepts the rest, takes the message with
+/// 503 and `RCPT TO:<nobody@...>` with 550, closes the connection without a
+/// reply at `RCPT TO:<hangup@...>`, accepts the rest, takes the message with
 /// DATA or BDAT, answers XCLIENT with a new greeting, and records the
 /// commands and the message text of each transaction.
 async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>>) {
@@ -560,6 +608,8 @@ async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>
                         b"250 2.0.0 Ok\r\n"
                     } else if line.starts_with("RCPT") && !mail_open {
                         b"503 5.5.1 Error: need MAIL command\r\n"
+                    } else if line.starts_with("RCPT TO:<hangup@") {
+                        break;
                     } else if line.starts_with("RCPT TO:<nobody@") {
                         b"550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n"
                     } else if line.starts_with("DATA") {
