@@ -371,7 +371,7 @@ impl Session {
         if matches!(self.state, State::Data | State::Closed) {
             return self.bad_sequence("Unexpected greeting");
         }
-        self.helo = Some(clean_helo(host));
+        self.helo = clean_helo(host);
         self.esmtp = esmtp;
         // A greeting resets any open transaction (RFC 5321 §4.1.4).
         self.pending = None;
@@ -454,7 +454,7 @@ impl Session {
                     }
                 }
                 "HELO" if unknown => self.forwarded.helo = None,
-                "HELO" => self.forwarded.helo = Some(clean_helo(&value)),
+                "HELO" => self.forwarded.helo = clean_helo(&value),
                 "NAME" | "PROTO" | "SOURCE" | "IDENT" | "PORT" => {}
                 _ => {
                     return self.error(Reply::new(
@@ -656,7 +656,10 @@ impl Session {
             ParseError::UnsupportedParameter { param } => Reply::new(
                 555,
                 [5, 5, 4],
-                format!("Unsupported parameter {}", clean_helo(&param)),
+                format!(
+                    "Unsupported parameter {}",
+                    clean_helo(&param).unwrap_or_default()
+                ),
             ),
             ParseError::NeedsMoreData { .. }
             | ParseError::ResponseTooLong
@@ -772,20 +775,23 @@ fn unoffered_mail_parameter(from: &MailFrom<Cow<'_, str>>) -> Option<&'static st
 /// without spaces, at most 255 characters (the maximum domain length). An
 /// internationalised name (RFC 6531 allows U-labels in EHLO) is written
 /// with A-labels, so `bücher.example` stays readable as
-/// `xn--bcher-kva.example` rather than losing its letters.
-fn clean_helo(host: &str) -> String {
+/// `xn--bcher-kva.example` rather than losing its letters. Returns `None`
+/// when nothing printable is left, so that the upstream gets
+/// `HELO=[UNAVAILABLE]` in XCLIENT, not an empty value it rejects.
+fn clean_helo(host: &str) -> Option<String> {
     let ascii = if host.is_ascii() {
         None
     } else {
         idna::domain_to_ascii(host).ok()
     };
-    ascii
+    let cleaned: String = ascii
         .as_deref()
         .unwrap_or(host)
         .chars()
         .filter(|c| c.is_ascii_graphic())
         .take(255)
-        .collect()
+        .collect();
+    (!cleaned.is_empty()).then_some(cleaned)
 }
 
 #[cfg(test)]
@@ -1108,10 +1114,18 @@ mod tests {
 
     #[test]
     fn helo_is_cleaned_for_headers() {
-        assert_eq!(clean_helo("evil\r\nX-Injected: 1"), "evilX-Injected:1");
-        assert_eq!(clean_helo("bücher.example"), "xn--bcher-kva.example");
-        assert_eq!(clean_helo("MX.Bücher.example"), "mx.xn--bcher-kva.example");
+        let cleaned = |host| clean_helo(host).unwrap_or_default();
+        assert_eq!(cleaned("evil\r\nX-Injected: 1"), "evilX-Injected:1");
+        assert_eq!(cleaned("bücher.example"), "xn--bcher-kva.example");
+        assert_eq!(cleaned("MX.Bücher.example"), "mx.xn--bcher-kva.example");
         // Not a domain name: non-ASCII letters go, as before.
-        assert_eq!(clean_helo("bü cher\u{202e}"), "bcher");
+        assert_eq!(cleaned("bü cher\u{202e}"), "bcher");
+    }
+
+    #[test]
+    fn invisible_helo_counts_as_none() {
+        let mut session = session();
+        assert_eq!(code(&say(&mut session, "EHLO \u{202e}\u{200b}\r\n")), 250);
+        assert_eq!(session.helo(), None);
     }
 }
