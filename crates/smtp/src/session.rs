@@ -538,7 +538,7 @@ impl Session {
                 body,
                 smtputf8,
                 ret,
-                envid: from.env_id.map(Cow::into_owned),
+                envid: from.env_id.as_deref().map(xtext_bytes),
             },
         };
         self.awaiting = Some(Awaiting::Mail(request.clone()));
@@ -592,7 +592,9 @@ impl Session {
             to: to.address.into_owned(),
             params: RcptParams {
                 notify,
-                orcpt: to.orcpt.map(Cow::into_owned),
+                // NOTE: smtp-proto rejects ORCPT types other than rfc822, such
+                // as RFC 6533's utf-8, with 501 before this point.
+                orcpt: to.orcpt.as_deref().map(xtext_bytes),
             },
         };
         self.awaiting = Some(Awaiting::Rcpt(request.to.clone()));
@@ -769,6 +771,19 @@ fn unoffered_mail_parameter(from: &MailFrom<Cow<'_, str>>) -> Option<&'static st
         return Some("TRANSID");
     }
     None
+}
+
+/// The bytes of an xtext value as smtp-proto decodes it: one `char` per
+/// byte, so `+C3+A9` arrives as `Ã©` and must not be encoded again as UTF-8.
+fn xtext_bytes(decoded: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        match u8::try_from(c) {
+            Ok(byte) => bytes.push(byte),
+            Err(_) => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    bytes
 }
 
 /// Cleans the EHLO or HELO argument for a Received header: printable ASCII
@@ -1045,7 +1060,7 @@ mod tests {
             panic!("{action:?}");
         };
         assert_eq!(request.params.ret, Some(Ret::Headers));
-        assert_eq!(request.params.envid.as_deref(), Some("QQ+1"));
+        assert_eq!(request.params.envid.as_deref(), Some(b"QQ+1".as_slice()));
         session.mail_replied(Reply::ok());
 
         let action = session.command(Line::Complete(
@@ -1055,7 +1070,36 @@ mod tests {
             panic!("{action:?}");
         };
         assert_eq!(request.params.notify, vec!["SUCCESS", "FAILURE"]);
-        assert_eq!(request.params.orcpt.as_deref(), Some("c@d.test"));
+        assert_eq!(
+            request.params.orcpt.as_deref(),
+            Some(b"c@d.test".as_slice())
+        );
+    }
+
+    #[test]
+    fn dsn_xtext_keeps_utf8_bytes() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+
+        let action = session.command(Line::Complete(
+            b"MAIL FROM:<a@b.test> ENVID=caf+C3+A9\r\n".to_vec(),
+        ));
+        let Action::Mail(request) = action else {
+            panic!("{action:?}");
+        };
+        assert_eq!(request.params.envid.as_deref(), Some("café".as_bytes()));
+        session.mail_replied(Reply::ok());
+
+        let action = session.command(Line::Complete(
+            b"RCPT TO:<c@d.test> ORCPT=rfc822;j+C3+B6rg@d.test\r\n".to_vec(),
+        ));
+        let Action::Rcpt(request) = action else {
+            panic!("{action:?}");
+        };
+        assert_eq!(
+            request.params.orcpt.as_deref(),
+            Some("jörg@d.test".as_bytes())
+        );
     }
 
     #[test]

@@ -109,8 +109,8 @@ pub struct MailParams {
     pub body: Option<Body>,
     pub smtputf8: bool,
     pub ret: Option<Ret>,
-    /// DSN's ENVID, decoded from xtext.
-    pub envid: Option<String>,
+    /// DSN's ENVID, decoded from xtext to the bytes the client encoded.
+    pub envid: Option<Vec<u8>>,
 }
 
 /// The RCPT parameters the proxy passes on (RFC 3461 §4.1 and §4.2).
@@ -118,8 +118,9 @@ pub struct MailParams {
 pub struct RcptParams {
     /// NOTIFY values in upper case, such as `SUCCESS` or `NEVER`.
     pub notify: Vec<&'static str>,
-    /// The original recipient (`ORCPT=rfc822;...`), decoded from xtext.
-    pub orcpt: Option<String>,
+    /// The original recipient (`ORCPT=rfc822;...`), decoded from xtext to
+    /// the bytes the client encoded.
+    pub orcpt: Option<Vec<u8>>,
 }
 
 /// An open connection to the upstream MTA that has greeted and accepted EHLO.
@@ -635,9 +636,9 @@ fn parse_status(text: &str) -> Option<[u8; 3]> {
 
 /// Encodes a value as xtext (RFC 3461 §4): `+`, `=`, controls, space and
 /// non-ASCII bytes become `+HH`.
-pub(crate) fn xtext(value: &str) -> String {
+pub(crate) fn xtext(value: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
+    for &byte in value {
         if (33..=126).contains(&byte) && byte != b'+' && byte != b'=' {
             out.push(char::from(byte));
         } else {
@@ -652,7 +653,7 @@ fn xclient_command(attributes: &[String], client: &ClientInfo) -> String {
     let mut command = "XCLIENT".to_owned();
     for (name, value) in client_attributes(client) {
         if attributes.iter().any(|attribute| attribute == name) {
-            command.push_str(&format!(" {name}={}", xtext(&value)));
+            command.push_str(&format!(" {name}={}", xtext(value.as_bytes())));
         }
     }
     command.push_str("\r\n");
@@ -781,6 +782,7 @@ mod tests {
 
     #[test]
     fn xtext_escapes_plus_equals_and_space() {
-        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext(b"a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext("café".as_bytes()), "caf+C3+A9");
     }
 }
