@@ -108,10 +108,11 @@ fn record_decoded(
         }
     };
     if let Some(spent) = decoded.stopped_after_millis {
+        let attempts = decoded.attempts.len();
         content.findings.push(unscannable(format!(
-            "QR decoding took {spent} ms, more than {} ms (max_image_millis), so it stopped after {} attempt(s) to read it",
+            "QR decoding took {spent} ms, more than max_image_millis ({} ms), and stopped after {attempts} {}",
             limits.qr.max_image_millis,
-            decoded.attempts.len()
+            if attempts == 1 { "attempt" } else { "attempts" }
         )));
     }
     decoding.record(&decoded.codes, location, technique, content);

@@ -46,22 +46,18 @@ pub(crate) fn fire(
 /// Maps the findings of the parse and unpack stages to their signals.
 pub(crate) fn findings(message: &Message, content: &Content, fired: &mut Vec<Fired>) {
     for finding in &content.findings {
-        let evidence = if finding.detail.is_empty() {
-            finding.location.clone()
-        } else {
-            format!("{}: {}", finding.location, finding.detail)
+        let (id, what) = match finding.id.as_str() {
+            "attachment.active_content" => ("attachment.active_content", "carries active content"),
+            "attachment.unscannable" => ("attachment.unscannable", "could not be scanned"),
+            _ => continue,
         };
-        match finding.id.as_str() {
-            "attachment.active_content" => fired.push(Fired::new(
-                "attachment.active_content",
-                format!("{evidence} carries active content"),
-            )),
-            "attachment.unscannable" => fired.push(Fired::new(
-                "attachment.unscannable",
-                format!("{evidence} could not be scanned"),
-            )),
-            _ => {}
-        }
+        // The detail gives the reason, so it follows what happened to the part.
+        let evidence = if finding.detail.is_empty() {
+            format!("{} {what}", finding.location)
+        } else {
+            format!("{} {what}: {}", finding.location, finding.detail)
+        };
+        fired.push(Fired::new(id, evidence));
     }
     for finding in &message.findings {
         if finding.kind == FindingKind::LimitReached {

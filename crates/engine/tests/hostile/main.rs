@@ -315,6 +315,11 @@ fn qr_slowest_gives_verdict_without_codes() {
         "findings:\n{}",
         finding_list(&verdict)
     );
+    let evidence = unscannable_evidence(&verdict);
+    assert!(
+        evidence.contains("could not be scanned: QR decoding took "),
+        "{evidence}"
+    );
 }
 
 #[test]
