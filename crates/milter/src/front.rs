@@ -24,13 +24,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::Limits;
 use crate::codec::{self, Decoded, Response};
-use crate::session::{Decision, Message, Session, Step};
+use crate::session::{Decision, Message, Session, State, Step};
 
 /// Bytes reserved for each socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -47,9 +47,10 @@ pub const TOO_BIG_REPLY: &str = "552 5.3.4 Message too big for content checks";
 
 /// Runs the milter front on a bound listener until `shutdown` completes.
 ///
-/// After shutdown the listener stops accepting, and open connections have
-/// `shutdown_grace` to finish. Connections still open then are cut off, and
-/// the MTA applies its `milter_default_action` to their messages. With
+/// After shutdown the listener stops accepting. Connections between
+/// messages close at once, and those inside a message have
+/// `shutdown_grace` to finish it. Connections still open then are cut off,
+/// and the MTA applies its `milter_default_action` to their messages. With
 /// `learn_releases` set, the front also teaches the graph the releases made
 /// by `gatehouse quarantine release`; set it only when no SMTP proxy on the
 /// same gateway does so.
@@ -76,6 +77,8 @@ pub async fn serve(
         })
     });
 
+    // Tells idle connections to close when the front stops.
+    let (closing, closing_seen) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -98,8 +101,9 @@ pub async fn serve(
                 let gateway = Arc::clone(&gateway);
                 let limits = Arc::clone(&limits);
                 let learn_queue = learner.queue();
+                let closing = closing_seen.clone();
                 tasks.spawn(async move {
-                    handle(stream, peer, &gateway, &learn_queue, &limits).await;
+                    handle(stream, peer, &gateway, &learn_queue, &limits, closing).await;
                     drop(permit);
                 });
             }
@@ -107,6 +111,7 @@ pub async fn serve(
     }
 
     drop(listener);
+    let _ = closing.send(true);
     if let Some(releases) = releases {
         releases.abort();
     }
@@ -134,12 +139,13 @@ async fn handle(
     gateway: &Gateway,
     learn_queue: &LearnQueue,
     limits: &Limits,
+    closing: watch::Receiver<bool>,
 ) {
     let span = tracing::info_span!("milter", id = %uuid::Uuid::now_v7().simple(), %peer);
     async move {
         // Replies go out at once, and each write carries every reply due.
         let _ = stream.set_nodelay(true);
-        match converse(&mut stream, gateway, learn_queue, limits).await {
+        match converse(&mut stream, gateway, learn_queue, limits, closing).await {
             Ok(()) => tracing::debug!("milter connection closed"),
             Err(err) => tracing::warn!(error = %err, "milter connection ended"),
         }
@@ -166,6 +172,7 @@ async fn converse(
     gateway: &Gateway,
     learn_queue: &LearnQueue,
     limits: &Limits,
+    mut closing: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
     let mut session = Session::new(limits.max_message_bytes);
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -215,9 +222,22 @@ async fn converse(
         // Read more; a packet is never longer than max_packet_bytes, so the
         // buffer stays below that plus one read.
         input.reserve(READ_CHUNK);
-        let read = tokio::time::timeout(limits.command_timeout, stream.read_buf(&mut input))
-            .await
-            .map_err(|_| ConnectionError::TimedOut(limits.command_timeout))??;
+        // Between messages, shutdown closes the connection at once. The MTA
+        // applies its milter_default_action to a later message of the same
+        // SMTP session, as when the front is down.
+        let between_messages = input.is_empty()
+            && matches!(
+                session.state(),
+                State::Negotiating | State::Ready | State::Connection
+            );
+        let read = tokio::select! {
+            read = tokio::time::timeout(limits.command_timeout, stream.read_buf(&mut input)) => read,
+            _ = closing.wait_for(|closing| *closing), if between_messages => {
+                tracing::debug!("milter connection closed between messages at shutdown");
+                return Ok(());
+            }
+        };
+        let read = read.map_err(|_| ConnectionError::TimedOut(limits.command_timeout))??;
         if read == 0 {
             return if input.is_empty() {
                 Ok(())

@@ -743,3 +743,24 @@ async fn unknown_smtp_command_needs_no_reply() {
 
     front.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_connection_at_once() {
+    let front = Front::start(DELIVER_ALL, Limits::default()).await;
+    let mut stream = TcpStream::connect(front.address).await.expect("connect");
+    for line in [
+        "negotiate 6 0x1ff 0x1fffff",
+        "connect mail.partner.test 4 40000 192.0.2.7",
+        "helo mail.partner.test",
+    ] {
+        for bytes in mta_packets(line) {
+            stream.write_all(&bytes).await.expect("write");
+        }
+    }
+    assert_eq!(next_packet(&mut stream).await, "negotiate 6 0x133 0x1ff080");
+
+    // The connection is between messages, so the 30 s grace period does
+    // not apply: stop fails the test when the front takes 10 s.
+    front.stop().await;
+    assert_eq!(next_packet(&mut stream).await, "closed");
+}
