@@ -154,6 +154,16 @@ pub(crate) fn check_config(config: &Config) -> anyhow::Result<()> {
         "policy: {policy_name} (tag at {}, hold at {})",
         policy.scoring.thresholds.tag, policy.scoring.thresholds.hold
     )?;
+    let unweighted = policy.unweighted_signals();
+    if !unweighted.is_empty() {
+        writeln!(
+            out,
+            "warning: {} of {} signals have no weight in [weights] and never add to the score: {}",
+            unweighted.len(),
+            gatehouse_policy::SIGNAL_IDS.len(),
+            unweighted.join(", ")
+        )?;
+    }
     if config.smtp_enabled {
         let upstream = config
             .smtp

@@ -30,10 +30,19 @@ pub(crate) fn logging(serving: bool, format: LogFormat) {
 }
 
 pub(crate) fn policy(config: &Config) -> anyhow::Result<Policy> {
-    match &config.policy {
-        Some(path) => Ok(Policy::load(path)?),
-        None => Ok(Policy::embedded_default()),
+    let Some(path) = &config.policy else {
+        return Ok(Policy::embedded_default());
+    };
+    let policy = Policy::load(path)?;
+    let unweighted = policy.unweighted_signals();
+    if !unweighted.is_empty() {
+        tracing::warn!(
+            policy = %path.display(),
+            signals = %unweighted.join(","),
+            "signals without a weight in [weights] never add to the score"
+        );
     }
+    Ok(policy)
 }
 
 /// Whether a command only reads the graph store or also teaches it.

@@ -98,6 +98,31 @@ fn check_config_names_bad_tls_files() {
 }
 
 #[test]
+fn check_config_warns_of_policy_without_weights() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    write(
+        folder.path(),
+        "policy.toml",
+        "[thresholds]\ntag = 4.0\nhold = 9.0\n",
+    );
+    let config = write(
+        folder.path(),
+        "gatehouse.toml",
+        "[gateway]\npolicy = \"policy.toml\"\n",
+    );
+
+    let output = run(folder.path(), &["check-config", "--config", &config]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("warning: 22 of 22 signals have no weight in [weights]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sender.first_contact"), "{stdout}");
+}
+
+#[test]
 fn check_config_rejects_bad_policy() {
     let folder = tempfile::tempdir().expect("temporary folder");
     write(

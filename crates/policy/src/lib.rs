@@ -324,6 +324,16 @@ impl Policy {
         self.scoring.weight(signal_id)
     }
 
+    /// Lists the signals that `[weights]` leaves out, which never add to a
+    /// score. A weight of 0 that the file sets is a choice and is not listed.
+    pub fn unweighted_signals(&self) -> Vec<&'static str> {
+        SIGNAL_IDS
+            .iter()
+            .copied()
+            .filter(|id| !self.scoring.weights.contains_key(*id))
+            .collect()
+    }
+
     /// The action for a score under the default scoring and mode.
     pub fn action_for(&self, score: f64) -> Action {
         self.scoring.action_for(score)

@@ -23,6 +23,13 @@ fn default_weighs_every_signal_it_can_fire() {
 }
 
 #[test]
+fn policy_without_weights_lists_every_signal() {
+    let policy = load(MINIMAL).expect("valid policy");
+    assert_eq!(policy.unweighted_signals(), SIGNAL_IDS.to_vec());
+    assert!(Policy::embedded_default().unweighted_signals().is_empty());
+}
+
+#[test]
 fn default_signal_alone_never_holds() {
     let policy = Policy::embedded_default();
     for id in SIGNAL_IDS {
