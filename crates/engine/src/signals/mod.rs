@@ -341,7 +341,7 @@ fn weigh_strictest<'p>(
         .chain(std::iter::once(&policy.scoring).filter(|_| domains.is_empty()));
     for scoring in scorings {
         let records = merge(fired, scoring);
-        let score: f64 = records.iter().map(|record| record.weight).sum();
+        let score = total(&records);
         let stricter = match &best {
             None => true,
             Some((current, _, current_score)) => {
@@ -356,9 +356,15 @@ fn weigh_strictest<'p>(
     }
     best.unwrap_or_else(|| {
         let records = merge(fired, &policy.scoring);
-        let score = records.iter().map(|record| record.weight).sum();
+        let score = total(&records);
         (&policy.scoring, records, score)
     })
+}
+
+/// Adds the weights up from 0.0. `Iterator::sum` of no floats is -0.0,
+/// which verdicts and `quarantine list` would print as "-0.0".
+fn total(records: &[SignalRecord]) -> f64 {
+    records.iter().fold(0.0, |sum, record| sum + record.weight)
 }
 
 fn rule(id: &str, evidence: String) -> SignalRecord {
@@ -375,5 +381,16 @@ fn action_name(action: Action) -> &'static str {
         Action::Tag => "tag",
         Action::Hold => "hold",
         Action::Reject => "reject",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_signals_score_positive_zero() {
+        let score = total(&[]);
+        assert_eq!(score.to_bits(), 0.0_f64.to_bits(), "{score:?}");
     }
 }
