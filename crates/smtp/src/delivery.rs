@@ -10,7 +10,8 @@ use gatehouse_engine::Envelope;
 
 use crate::limits::UpstreamTimeouts;
 use crate::reply::Reply;
-use crate::upstream::{Body, MailParams, RcptParams, UpstreamSession};
+use crate::session::Transaction;
+use crate::upstream::{Body, ClientInfo, MailParams, RcptParams, UpstreamSession};
 
 /// The destination of accepted mail.
 #[derive(Debug, Clone)]
@@ -96,6 +97,54 @@ impl Delivery {
 }
 
 impl Upstream {
+    /// Sends a client's transaction again on a new connection, after the
+    /// upstream dropped the first one before the message. The upstream side
+    /// is idle while the client sends the message and the gateway analyses
+    /// it, and Postfix closes a session idle for `smtpd_timeout` (300 s, or
+    /// 10 s under load).
+    ///
+    /// The client was told that every recipient was accepted, so anything
+    /// but acceptance of all of them returns `None`, and the caller replies
+    /// 451 for the whole message. Otherwise returns the reply to the message
+    /// and the connection, which stays usable for later transactions.
+    pub(crate) async fn replay(
+        &self,
+        transaction: &Transaction,
+        message: &[u8],
+    ) -> Result<Option<(Reply, UpstreamSession)>, DeliveryError> {
+        let client = ClientInfo {
+            ip: transaction.client_ip,
+            helo: transaction.helo.clone(),
+            protocol: if transaction.esmtp { "ESMTP" } else { "SMTP" },
+        };
+        let mut session =
+            UpstreamSession::open(&self.address, &self.hostname, &self.timeouts, Some(client))
+                .await?;
+        let mail = (transaction.mail_from.as_str(), &transaction.mail_params);
+        let recipients = transaction.rcpt_to.iter().zip(&transaction.rcpt_params);
+        for (index, (to, params)) in recipients.enumerate() {
+            let reply = if index == 0 {
+                match session.mail_and_rcpt(mail, (to, params)).await? {
+                    (_, Some(rcpt_reply)) => rcpt_reply,
+                    (mail_reply, None) => mail_reply,
+                }
+            } else {
+                session.rcpt(to, params).await?
+            };
+            if !reply.is_positive() {
+                tracing::warn!(
+                    recipient = %to,
+                    code = reply.code,
+                    "upstream refused again a recipient it had accepted; deferring the message"
+                );
+                session.quit().await;
+                return Ok(None);
+            }
+        }
+        let reply = session.send_message(message).await?;
+        Ok(Some((reply, session)))
+    }
+
     /// Relays one whole transaction on a connection of its own, for releases.
     ///
     /// The first recipient the upstream refuses ends the transaction with its

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::Limits;
-use crate::delivery::{Delivery, DeliveryError};
+use crate::delivery::{Delivery, DeliveryError, Upstream};
 use crate::learner::Learning;
 use crate::limits::FailureAction;
 use crate::metrics::{AnalysisFailure, Metrics, action_name};
@@ -240,12 +240,7 @@ impl Gateway {
         }
 
         let now = OffsetDateTime::now_utc();
-        let envelope = Envelope {
-            mail_from: transaction.mail_from.clone(),
-            rcpt_to: transaction.rcpt_to.clone(),
-            client_ip: Some(transaction.client_ip),
-            helo: transaction.helo.clone(),
-        };
+        let envelope = envelope_of(&transaction);
         // A sender's own X-Gatehouse-* fields would pass for a verdict.
         let message = match tagging::strip_verdict_headers(&message) {
             std::borrow::Cow::Borrowed(_) => message,
@@ -262,20 +257,20 @@ impl Gateway {
             Ok(analysis) => analysis,
             Err(no_verdict) => {
                 let reply = self
-                    .act_without_verdict(&envelope, &raw, received.len(), no_verdict, upstream)
+                    .act_without_verdict(&transaction, &raw, received.len(), no_verdict, upstream)
                     .await;
                 return (reply, None);
             }
         };
         let verdict = &analysis.verdict;
         let (reply, outcome, result) = match verdict.action {
-            Action::Deliver => self.deliver(&envelope, &raw, upstream).await,
+            Action::Deliver => self.deliver(&transaction, &raw, upstream).await,
             Action::Tag => {
                 let tagged = tagging::tag(&raw[received.len()..], verdict, &self.tagging);
                 let mut message = Vec::with_capacity(received.len() + tagged.len());
                 message.extend_from_slice(received.as_bytes());
                 message.extend_from_slice(&tagged);
-                self.deliver(&envelope, &message, upstream).await
+                self.deliver(&transaction, &message, upstream).await
             }
             Action::Hold => {
                 reset(upstream).await;
@@ -374,7 +369,7 @@ impl Gateway {
     /// Acts on a message without a verdict as [`Limits::on_analysis_failure`] sets.
     async fn act_without_verdict(
         &self,
-        envelope: &Envelope,
+        transaction: &Transaction,
         raw: &[u8],
         received_len: usize,
         no_verdict: NoVerdict,
@@ -406,14 +401,14 @@ impl Gateway {
                 message.extend_from_slice(&raw[..split]);
                 message.extend_from_slice(header.as_bytes());
                 message.extend_from_slice(&raw[split..]);
-                let (reply, _, result) = self.deliver(envelope, &message, upstream).await;
+                let (reply, _, result) = self.deliver(transaction, &message, upstream).await;
                 (reply, format!("{result} unscanned"))
             }
         };
         tracing::info!(
-            client_ip = %envelope.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            sender = %envelope.mail_from,
-            recipients = %envelope.rcpt_to.join(","),
+            client_ip = %transaction.client_ip,
+            sender = %transaction.mail_from,
+            recipients = %transaction.rcpt_to.join(","),
             action = "none",
             reason,
             result,
@@ -516,16 +511,28 @@ impl Gateway {
 
     async fn deliver(
         &self,
-        envelope: &Envelope,
+        transaction: &Transaction,
         message: &[u8],
         upstream: &mut Option<UpstreamSession>,
     ) -> (Reply, Option<Outcome>, String) {
         let delivered = match (&self.delivery, upstream.as_mut()) {
-            (Delivery::Upstream(_), Some(session)) => session.send_message(message).await,
+            (Delivery::Upstream(target), Some(session)) => {
+                let sent = session.send_message(message).await;
+                match sent {
+                    Ok(reply) if reply.code != 421 => Ok(reply),
+                    dropped => {
+                        self.replay(target, transaction, message, dropped, upstream)
+                            .await
+                    }
+                }
+            }
             (Delivery::Upstream(_), None) => {
                 return (Reply::upstream_unavailable(), None, "deferred".to_owned());
             }
-            (Delivery::Maildir(_), _) => self.delivery.deliver(envelope, message).await,
+            (Delivery::Maildir(_), _) => {
+                let envelope = envelope_of(transaction);
+                self.delivery.deliver(&envelope, message).await
+            }
         };
         match delivered {
             Ok(reply) if reply.is_positive() => {
@@ -542,6 +549,46 @@ impl Gateway {
                 *upstream = None;
                 (Reply::upstream_unavailable(), None, "deferred".to_owned())
             }
+        }
+    }
+
+    /// Sends the transaction again on a new connection when the upstream
+    /// dropped it before taking the message, with a 421 or by closing the
+    /// connection. The replay's own failure, or a 421 again, gives the
+    /// client 451.
+    async fn replay(
+        &self,
+        target: &Upstream,
+        transaction: &Transaction,
+        message: &[u8],
+        dropped: Result<Reply, DeliveryError>,
+        upstream: &mut Option<UpstreamSession>,
+    ) -> Result<Reply, DeliveryError> {
+        match &dropped {
+            Ok(reply) => tracing::warn!(
+                code = reply.code,
+                "upstream dropped the transaction before the message; sending it again"
+            ),
+            Err(err) => tracing::warn!(
+                error = %err,
+                "upstream connection failed before the message; sending it again"
+            ),
+        }
+        self.metrics.upstream_error();
+        *upstream = None;
+        match target.replay(transaction, message).await? {
+            Some((reply, session)) if reply.code != 421 => {
+                *upstream = Some(session);
+                Ok(reply)
+            }
+            Some((reply, _)) => {
+                tracing::warn!(
+                    code = reply.code,
+                    "upstream dropped the replayed transaction too"
+                );
+                Ok(Reply::upstream_unavailable())
+            }
+            None => Ok(Reply::upstream_unavailable()),
         }
     }
 
@@ -570,6 +617,16 @@ impl Gateway {
                 (Reply::local_error(), None, "deferred".to_owned())
             }
         }
+    }
+}
+
+/// Builds the verdict's envelope of a client's transaction.
+fn envelope_of(transaction: &Transaction) -> Envelope {
+    Envelope {
+        mail_from: transaction.mail_from.clone(),
+        rcpt_to: transaction.rcpt_to.clone(),
+        client_ip: Some(transaction.client_ip),
+        helo: transaction.helo.clone(),
     }
 }
 
@@ -705,12 +762,13 @@ pub fn log_decision(verdict: &Verdict, result: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::MailParams;
+    use crate::upstream::{MailParams, RcptParams};
 
     fn transaction(recipients: &[&str]) -> Transaction {
         Transaction {
             mail_from: "a@b.test".to_owned(),
             rcpt_to: recipients.iter().map(|r| (*r).to_owned()).collect(),
+            rcpt_params: vec![RcptParams::default(); recipients.len()],
             helo: Some("client.test".to_owned()),
             client_ip: [192, 0, 2, 7].into(),
             esmtp: true,

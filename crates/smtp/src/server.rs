@@ -476,6 +476,19 @@ impl Connection {
                 .mail_and_rcpt((&mail.from, &mail.params), (&rcpt.to, &rcpt.params))
                 .await;
             match sent {
+                // 421: the upstream closes the connection, which a kept one
+                // may have waited for; the client's transaction goes on.
+                Ok((_, Some(reply)) | (reply, None)) if reply.code == 421 && reused => {
+                    tracing::debug!(
+                        code = reply.code,
+                        "kept upstream connection closed by the upstream; reconnecting"
+                    );
+                    self.upstream = None;
+                    use_pool = false;
+                }
+                Ok((_, Some(reply)) | (reply, None)) if reply.code == 421 => {
+                    return self.upstream_closed(&reply);
+                }
                 Ok((_, Some(accepted))) => return accepted,
                 Ok((rejected, None)) => {
                     self.deferred_mail = Some(mail);
@@ -563,9 +576,21 @@ impl Connection {
             return Reply::local_error();
         };
         match session.rcpt(&request.to, &request.params).await {
+            Ok(reply) if reply.code == 421 => self.upstream_closed(&reply),
             Ok(reply) => reply,
             Err(err) => self.upstream_failed(&err),
         }
+    }
+
+    /// Handles the upstream's 421, after which it closes the connection, as
+    /// a failed connection: the client gets 451 and its transaction stays
+    /// open. Passed on, the 421 would tell the client that the proxy closes.
+    fn upstream_closed(&mut self, reply: &Reply) -> Reply {
+        tracing::warn!(code = reply.code, reply = %reply.lines.join(" "), "upstream closed the session, replying 451");
+        self.gateway.metrics().upstream_error();
+        self.upstream = None;
+        self.upstream_lost = true;
+        Reply::upstream_unavailable()
     }
 
     /// Drops the upstream connection after an error and returns the 451 for

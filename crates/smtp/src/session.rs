@@ -119,6 +119,8 @@ pub struct Transaction {
     pub mail_from: String,
     /// The recipients the upstream MTA (or the local Maildir) accepted.
     pub rcpt_to: Vec<String>,
+    /// The DSN parameters of each recipient in `rcpt_to`, in the same order.
+    pub rcpt_params: Vec<RcptParams>,
     pub helo: Option<String>,
     pub client_ip: IpAddr,
     /// Whether the client greeted with EHLO rather than HELO.
@@ -133,7 +135,7 @@ pub struct Transaction {
 struct Pending {
     from: String,
     params: MailParams,
-    recipients: Vec<String>,
+    recipients: Vec<RcptRequest>,
 }
 
 /// The protocol state of one client connection.
@@ -158,7 +160,7 @@ pub struct Session {
 #[derive(Debug, Clone)]
 enum Awaiting {
     Mail(MailRequest),
-    Rcpt(String),
+    Rcpt(RcptRequest),
 }
 
 impl Session {
@@ -253,13 +255,13 @@ impl Session {
 
     /// Moves the state on after RCPT with the upstream's reply, and returns the reply for the client.
     pub fn rcpt_replied(&mut self, reply: Reply) -> Reply {
-        let Some(Awaiting::Rcpt(to)) = self.awaiting.take() else {
+        let Some(Awaiting::Rcpt(request)) = self.awaiting.take() else {
             return Reply::local_error();
         };
         if reply.is_positive()
             && let Some(pending) = self.pending.as_mut()
         {
-            pending.recipients.push(to);
+            pending.recipients.push(request);
             self.enter(State::Rcpt);
         }
         reply
@@ -282,9 +284,15 @@ impl Session {
             return None;
         }
         let pending = self.pending.take()?;
+        let (rcpt_to, rcpt_params) = pending
+            .recipients
+            .into_iter()
+            .map(|request| (request.to, request.params))
+            .unzip();
         let transaction = Transaction {
             mail_from: pending.from,
-            rcpt_to: pending.recipients,
+            rcpt_to,
+            rcpt_params,
             helo: self.helo().map(str::to_owned),
             client_ip: self.client_ip(),
             esmtp: self.esmtp,
@@ -597,7 +605,7 @@ impl Session {
                 orcpt: to.orcpt.as_deref().map(xtext_bytes),
             },
         };
-        self.awaiting = Some(Awaiting::Rcpt(request.to.clone()));
+        self.awaiting = Some(Awaiting::Rcpt(request.clone()));
         Action::Rcpt(request)
     }
 

@@ -5,6 +5,7 @@
 //! whole reply line; a trailing `*` matches any rest of the line).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -531,6 +532,78 @@ async fn upstream_lost_mid_transaction_defers_the_rest() {
 }
 
 #[tokio::test]
+async fn upstream_timeout_before_message_is_replayed() {
+    let (upstream, log) = mock_upstream(PLAIN_EHLO).await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        &format!(
+            "S: 220 *
+             C: EHLO client.test
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250-*
+             S: 250 *
+             C: MAIL FROM:<partner@partner.test> RET=HDRS
+             S: 250 2.1.0 Ok
+             C: RCPT TO:<slow@example.com>
+             S: 250 2.1.5 Ok
+             C: RCPT TO:<alice@example.com> NOTIFY=NEVER
+             S: 250 2.0.0 Ok
+             C: DATA
+             S: 354 *
+             R: {}.\\r\\n
+             S: 250 2.0.0 Ok: queued as UPSTREAM1
+             C: QUIT
+             S: 221 *",
+            MESSAGE.replace("\r\n", "\\r\\n")
+        ),
+    )
+    .await;
+    proxy.stop().await;
+
+    // The first connection got the 421 at DATA; the second carried the
+    // same envelope and the message.
+    let received = log.lock().expect("log lock").clone();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(received[0].message.is_empty());
+    let commands = &received[1].commands;
+    assert_eq!(commands[1], "MAIL FROM:<partner@partner.test>");
+    assert_eq!(commands[2], "RCPT TO:<slow@example.com>");
+    assert_eq!(commands[3], "RCPT TO:<alice@example.com>");
+    let message = String::from_utf8(received[1].message.clone()).expect("utf-8");
+    assert!(message.ends_with(MESSAGE), "{message}");
+}
+
+#[tokio::test]
+async fn upstream_421_at_rcpt_becomes_451() {
+    let (upstream, _log) = mock_upstream(PLAIN_EHLO).await;
+    let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
+
+    dialog(
+        proxy.address,
+        "S: 220 *
+         C: HELO client.test
+         S: 250 *
+         C: MAIL FROM:<partner@partner.test>
+         S: 250 2.1.0 Ok
+         C: RCPT TO:<busy@example.com>
+         S: 451 4.4.1 Upstream unavailable, try again later
+         C: RCPT TO:<alice@example.com>
+         S: 451 4.4.1 Upstream unavailable, try again later
+         C: QUIT
+         S: 221 *",
+    )
+    .await;
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn idle_session_gets_421_at_shutdown() {
     let proxy = Proxy::start(DELIVER_ALL, None, Limits::default()).await;
     let stream = TcpStream::connect(proxy.address).await.expect("connect");
@@ -573,7 +646,10 @@ const PIPELINING_EHLO: &[u8] = b"250-upstream.test\r\n250-PIPELINING\r\n250 8BIT
 /// Starts a minimal upstream MTA that replies to EHLO with `ehlo`. It rejects
 /// `MAIL FROM:<refused@...>` with 553, RCPT without an accepted MAIL with
 /// 503 and `RCPT TO:<nobody@...>` with 550, closes the connection without a
-/// reply at `RCPT TO:<hangup@...>`, accepts the rest, takes the message with
+/// reply at `RCPT TO:<hangup@...>` and with 421 at `RCPT TO:<busy@...>`.
+/// After `RCPT TO:<slow@...>`, the first message of the mock's life gets
+/// 421 as for an idle timeout, and the connection closes. It accepts the
+/// rest, takes the message with
 /// DATA or BDAT, answers XCLIENT with a new greeting, and records the
 /// commands and the message text of each transaction.
 async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>>) {
@@ -581,14 +657,17 @@ async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>
     let address = listener.local_addr().expect("address").to_string();
     let log = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::clone(&log);
+    let timed_out = Arc::new(AtomicBool::new(false));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let log = Arc::clone(&shared);
+            let timed_out = Arc::clone(&timed_out);
             tokio::spawn(async move {
                 let (reader, mut writer) = stream.into_split();
                 let mut reader = BufReader::new(reader);
                 let mut current = Received::default();
                 let mut mail_open = false;
+                let mut slow = false;
                 let _ = writer.write_all(b"220 upstream.test ESMTP\r\n").await;
                 loop {
                     let mut line = String::new();
@@ -605,11 +684,28 @@ async fn mock_upstream(ehlo: &'static [u8]) -> (String, Arc<Mutex<Vec<Received>>
                         b"553 5.7.1 <refused@partner.test>: Sender address rejected\r\n"
                     } else if line.starts_with("MAIL") {
                         mail_open = true;
+                        slow = false;
                         b"250 2.0.0 Ok\r\n"
                     } else if line.starts_with("RCPT") && !mail_open {
                         b"503 5.5.1 Error: need MAIL command\r\n"
                     } else if line.starts_with("RCPT TO:<hangup@") {
                         break;
+                    } else if line.starts_with("RCPT TO:<busy@") {
+                        let _ = writer
+                            .write_all(b"421 4.3.2 upstream.test Service shutting down\r\n")
+                            .await;
+                        break;
+                    } else if (line.starts_with("DATA") || line.starts_with("BDAT"))
+                        && slow
+                        && !timed_out.swap(true, Ordering::SeqCst)
+                    {
+                        let _ = writer
+                            .write_all(b"421 4.4.2 upstream.test Error: timeout exceeded\r\n")
+                            .await;
+                        break;
+                    } else if line.starts_with("RCPT TO:<slow@") {
+                        slow = true;
+                        b"250 2.1.5 Ok\r\n"
                     } else if line.starts_with("RCPT TO:<nobody@") {
                         b"550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n"
                     } else if line.starts_with("DATA") {
