@@ -136,6 +136,9 @@ struct Pending {
     from: String,
     params: MailParams,
     recipients: Vec<RcptRequest>,
+    /// A recipient got a 4xx reply, which the upstream's state or the
+    /// proxy's own link to it may cause rather than the client.
+    deferred: bool,
 }
 
 /// The protocol state of one client connection.
@@ -231,6 +234,11 @@ impl Session {
         if self.features.xforward && starts_with_word(&bytes, b"XFORWARD") {
             return self.xforward(&bytes);
         }
+        if (starts_with_word(&bytes, b"MAIL") || starts_with_word(&bytes, b"RCPT"))
+            && let Some(param) = raw_non_ascii_xtext(&bytes)
+        {
+            return self.parse_error(ParseError::InvalidParameter { param });
+        }
         match Request::parse(&mut bytes.iter()) {
             Ok(request) => self.request(request),
             Err(err) => self.parse_error(err),
@@ -247,6 +255,7 @@ impl Session {
                 from: request.from,
                 params: request.params,
                 recipients: Vec::new(),
+                deferred: false,
             });
             self.enter(State::Mail);
         }
@@ -258,6 +267,11 @@ impl Session {
         let Some(Awaiting::Rcpt(request)) = self.awaiting.take() else {
             return Reply::local_error();
         };
+        if reply.code / 100 == 4
+            && let Some(pending) = self.pending.as_mut()
+        {
+            pending.deferred = true;
+        }
         if reply.is_positive()
             && let Some(pending) = self.pending.as_mut()
         {
@@ -612,6 +626,9 @@ impl Session {
     fn data(&mut self) -> Action {
         match self.state {
             State::Rcpt => {}
+            State::Mail if self.recipients_deferred() => {
+                return Action::Reply(Reply::new(503, [5, 5, 1], "No valid recipients"));
+            }
             State::Mail => return self.bad_sequence("No valid recipients"),
             _ => return self.bad_sequence("Need MAIL and RCPT commands"),
         }
@@ -626,6 +643,10 @@ impl Session {
     fn bdat(&mut self, size: usize, last: bool) -> Action {
         match self.state {
             State::Rcpt | State::Bdat => {}
+            State::Mail if self.recipients_deferred() => {
+                let reply = Reply::new(503, [5, 5, 1], "No valid recipients");
+                return Action::DiscardChunk { size, reply };
+            }
             State::Mail => {
                 return self.discard(size, Reply::new(503, [5, 5, 1], "No valid recipients"));
             }
@@ -638,6 +659,15 @@ impl Session {
         }
         self.enter(State::Bdat);
         Action::Chunk { size, last }
+    }
+
+    /// Returns whether a recipient of the open transaction got a 4xx reply.
+    /// DATA or BDAT after such replies alone is a pipelining client's
+    /// normal sequence, not an error to count toward `max_errors`.
+    fn recipients_deferred(&self) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|pending| pending.deferred)
     }
 
     /// Refuses a BDAT chunk, which must still be read whole.
@@ -779,6 +809,21 @@ fn unoffered_mail_parameter(from: &MailFrom<Cow<'_, str>>) -> Option<&'static st
         return Some("TRANSID");
     }
     None
+}
+
+/// Names the DSN parameter (ENVID, ORCPT) of a MAIL or RCPT line that
+/// contains a byte outside ASCII. xtext has none (RFC 3461 §4), and smtp-proto
+/// would read such bytes as characters, so the value would change on its
+/// way upstream.
+fn raw_non_ascii_xtext(line: &[u8]) -> Option<&'static str> {
+    line.split(|byte| *byte == b' ').find_map(|word| {
+        ["ENVID", "ORCPT"].into_iter().find(|name| {
+            word.len() > name.len()
+                && word[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && word[name.len()] == b'='
+                && !word.is_ascii()
+        })
+    })
 }
 
 /// The bytes of an xtext value as smtp-proto decodes it: one `char` per
@@ -1172,6 +1217,39 @@ mod tests {
         assert_eq!(cleaned("MX.Bücher.example"), "mx.xn--bcher-kva.example");
         // Not a domain name: non-ASCII letters go, as before.
         assert_eq!(cleaned("bü cher\u{202e}"), "bcher");
+    }
+
+    #[test]
+    fn data_after_deferred_recipients_is_no_error() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+        for _ in 0..4 {
+            say(&mut session, "MAIL FROM:<a@b.test>\r\n");
+            let action = session.command(Line::Complete(b"RCPT TO:<c@d.test>\r\n".to_vec()));
+            assert!(matches!(action, Action::Rcpt(_)), "{action:?}");
+            session.rcpt_replied(Reply::new(451, [4, 4, 1], "Upstream unavailable"));
+            assert_eq!(code(&say(&mut session, "DATA\r\n")), 503);
+            say(&mut session, "RSET\r\n");
+        }
+        assert_ne!(session.state(), State::Closed);
+    }
+
+    #[test]
+    fn raw_utf8_in_xtext_is_invalid() {
+        let mut session = session();
+        say(&mut session, "EHLO client.test\r\n");
+        assert_eq!(
+            code(&say(&mut session, "MAIL FROM:<a@b.test> ENVID=café\r\n")),
+            501
+        );
+        say(&mut session, "MAIL FROM:<a@b.test>\r\n");
+        assert_eq!(
+            code(&say(
+                &mut session,
+                "RCPT TO:<c@d.test> ORCPT=rfc822;jörg@d.test\r\n"
+            )),
+            501
+        );
     }
 
     #[test]
