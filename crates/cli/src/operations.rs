@@ -141,7 +141,7 @@ async fn reload_on_sighup(
 
 /// `gatehouse check-config`: validates the config, the policy and the STARTTLS files, then prints a summary.
 pub(crate) fn check_config(config: &Config) -> anyhow::Result<()> {
-    let policy = setup::policy(config)?;
+    let policy = setup::policy_quietly(config)?;
     tls_acceptor(config)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "config {} is valid", config.origin())?;
@@ -158,7 +158,7 @@ pub(crate) fn check_config(config: &Config) -> anyhow::Result<()> {
     if !unweighted.is_empty() {
         writeln!(
             out,
-            "warning: {} of {} signals have no weight in [weights] and never add to the score: {}",
+            "warning: {} of {} signals have no weight and never add to the score: {}",
             unweighted.len(),
             gatehouse_policy::SIGNAL_IDS.len(),
             unweighted.join(", ")

@@ -30,19 +30,27 @@ pub(crate) fn logging(serving: bool, format: LogFormat) {
 }
 
 pub(crate) fn policy(config: &Config) -> anyhow::Result<Policy> {
-    let Some(path) = &config.policy else {
-        return Ok(Policy::embedded_default());
-    };
-    let policy = Policy::load(path)?;
+    let policy = policy_quietly(config)?;
     let unweighted = policy.unweighted_signals();
-    if !unweighted.is_empty() {
+    if let Some(path) = &config.policy
+        && !unweighted.is_empty()
+    {
         tracing::warn!(
             policy = %path.display(),
             signals = %unweighted.join(","),
-            "signals without a weight in [weights] never add to the score"
+            "signals without a weight never add to the score"
         );
     }
     Ok(policy)
+}
+
+/// Loads the policy like [`policy`], without logging its warnings, for
+/// `check-config`, which prints them.
+pub(crate) fn policy_quietly(config: &Config) -> anyhow::Result<Policy> {
+    match &config.policy {
+        Some(path) => Ok(Policy::load(path)?),
+        None => Ok(Policy::embedded_default()),
+    }
 }
 
 /// Whether a command only reads the graph store or also teaches it.

@@ -116,10 +116,13 @@ fn check_config_warns_of_policy_without_weights() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(
-        stdout.contains("warning: 22 of 22 signals have no weight in [weights]"),
+        stdout.contains("warning: 22 of 22 signals have no weight and never add"),
         "{stdout}"
     );
     assert!(stdout.contains("sender.first_contact"), "{stdout}");
+    // Printed once, not also as a log line.
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("never add to the score"), "{stderr}");
 }
 
 #[test]

@@ -324,13 +324,20 @@ impl Policy {
         self.scoring.weight(signal_id)
     }
 
-    /// Lists the signals that `[weights]` leaves out, which never add to a
+    /// Lists the signals that no weight table names: not `[weights]`,
+    /// `[attachment_weights]` nor an override, so they never add to a
     /// score. A weight of 0 that the file sets is a choice and is not listed.
     pub fn unweighted_signals(&self) -> Vec<&'static str> {
+        let names = |scoring: &Scoring, id: &str| {
+            scoring.weights.contains_key(id) || scoring.attachment_weights.contains_key(id)
+        };
         SIGNAL_IDS
             .iter()
             .copied()
-            .filter(|id| !self.scoring.weights.contains_key(*id))
+            .filter(|id| {
+                !names(&self.scoring, id)
+                    && !self.overrides.values().any(|scoring| names(scoring, id))
+            })
             .collect()
     }
 

@@ -30,6 +30,14 @@ fn policy_without_weights_lists_every_signal() {
 }
 
 #[test]
+fn attachment_weight_counts_as_a_weight() {
+    let text = format!("{MINIMAL}[attachment_weights]\n\"link.in_qr\" = 4.5\n");
+    let policy = load(&text).expect("valid policy");
+    assert!(!policy.unweighted_signals().contains(&"link.in_qr"));
+    assert!(policy.unweighted_signals().contains(&"link.in_attachment"));
+}
+
+#[test]
 fn default_signal_alone_never_holds() {
     let policy = Policy::embedded_default();
     for id in SIGNAL_IDS {
