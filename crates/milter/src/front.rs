@@ -38,6 +38,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Interval at which a milter-only server looks for releases it has not learned.
 const RELEASE_POLL: Duration = Duration::from_secs(5);
 
+/// How long a connection that looks between messages may stay silent after
+/// shutdown before it is closed. Postfix sends the events of a message that
+/// need no reply in bursts, so a message in progress can look like none
+/// until its next burst. A connection that sends within this time keeps
+/// the grace period.
+const SHUTDOWN_QUIET: Duration = Duration::from_secs(5);
+
 /// The reply when the verdict is reject.
 pub const REJECT_REPLY: &str = "550 5.7.1 Message rejected by policy";
 /// The reply when analysis or the quarantine write failed.
@@ -48,7 +55,7 @@ pub const TOO_BIG_REPLY: &str = "552 5.3.4 Message too big for content checks";
 /// Runs the milter front on a bound listener until `shutdown` completes.
 ///
 /// After shutdown the listener stops accepting. Connections between
-/// messages close at once, and those inside a message have
+/// messages close once silent for 5 s, and those inside a message have
 /// `shutdown_grace` to finish it. Connections still open then are cut off,
 /// and the MTA applies its `milter_default_action` to their messages. With
 /// `learn_releases` set, the front also teaches the graph the releases made
@@ -222,22 +229,33 @@ async fn converse(
         // Read more; a packet is never longer than max_packet_bytes, so the
         // buffer stays below that plus one read.
         input.reserve(READ_CHUNK);
-        // Between messages, shutdown closes the connection at once. The MTA
-        // applies its milter_default_action to a later message of the same
-        // SMTP session, as when the front is down.
+        // At shutdown, a connection that looks between messages closes once
+        // the MTA has sent nothing for SHUTDOWN_QUIET. The MTA applies its
+        // milter_default_action to a later message of that SMTP session.
         let between_messages = input.is_empty()
             && matches!(
                 session.state(),
                 State::Negotiating | State::Ready | State::Connection
             );
+        let quiet = between_messages && *closing.borrow();
+        let wait = if quiet {
+            SHUTDOWN_QUIET.min(limits.command_timeout)
+        } else {
+            limits.command_timeout
+        };
         let read = tokio::select! {
-            read = tokio::time::timeout(limits.command_timeout, stream.read_buf(&mut input)) => read,
-            _ = closing.wait_for(|closing| *closing), if between_messages => {
+            read = tokio::time::timeout(wait, stream.read_buf(&mut input)) => read,
+            // Wait again, for SHUTDOWN_QUIET.
+            _ = closing.wait_for(|closing| *closing), if between_messages && !quiet => continue,
+        };
+        let read = match read {
+            Ok(read) => read?,
+            Err(_) if quiet => {
                 tracing::debug!("milter connection closed between messages at shutdown");
                 return Ok(());
             }
+            Err(_) => return Err(ConnectionError::TimedOut(limits.command_timeout)),
         };
-        let read = read.map_err(|_| ConnectionError::TimedOut(limits.command_timeout))??;
         if read == 0 {
             return if input.is_empty() {
                 Ok(())

@@ -744,9 +744,8 @@ async fn unknown_smtp_command_needs_no_reply() {
     front.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_closes_idle_connection_at_once() {
-    let front = Front::start(DELIVER_ALL, Limits::default()).await;
+/// Connects as Postfix does and leaves the connection between messages.
+async fn connected_between_messages(front: &Front) -> TcpStream {
     let mut stream = TcpStream::connect(front.address).await.expect("connect");
     for line in [
         "negotiate 6 0x1ff 0x1fffff",
@@ -758,9 +757,41 @@ async fn shutdown_closes_idle_connection_at_once() {
         }
     }
     assert_eq!(next_packet(&mut stream).await, "negotiate 6 0x133 0x1ff080");
+    stream
+}
 
-    // The connection is between messages, so the 30 s grace period does
-    // not apply: stop fails the test when the front takes 10 s.
+#[tokio::test]
+async fn shutdown_closes_silent_connection() {
+    let front = Front::start(DELIVER_ALL, Limits::default()).await;
+    let mut stream = connected_between_messages(&front).await;
+
+    // The connection stays silent, so it closes after 5 s, long before
+    // the 30 s grace period: stop fails the test when the front takes 10 s.
     front.stop().await;
     assert_eq!(next_packet(&mut stream).await, "closed");
+}
+
+#[tokio::test]
+async fn shutdown_lets_message_that_follows_finish() {
+    let mut front = Front::start(DELIVER_ALL, Limits::default()).await;
+    let mut stream = connected_between_messages(&front).await;
+    let stop = front.stop.take().expect("stop sender");
+    let _ = stop.send(());
+
+    // Postfix sends a message's first events in one burst after a pause.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let envelope = ENVELOPE
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("> "))
+        .filter(|line| !line.starts_with("connect") && !line.starts_with("helo"));
+    for line in envelope.chain(["body See you tomorrow.\\r\\n", "eom"]) {
+        for bytes in mta_packets(line) {
+            stream.write_all(&bytes).await.expect("write");
+        }
+    }
+    assert_eq!(
+        next_packet(&mut stream).await,
+        "add X-Gatehouse-Action: deliver"
+    );
+    front.stop().await;
 }
