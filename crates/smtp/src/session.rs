@@ -110,7 +110,9 @@ pub struct Features {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Forwarded {
     ip: Option<IpAddr>,
-    helo: Option<String>,
+    /// `Some(None)` when XFORWARD named the HELO as unknown: the original
+    /// client's name is unknown then, not the forwarding MTA's.
+    helo: Option<Option<String>>,
 }
 
 /// One message's envelope, complete once the final dot has been read.
@@ -205,7 +207,10 @@ impl Session {
 
     /// The client's greeting, or the one an authorised MTA forwarded.
     pub fn helo(&self) -> Option<&str> {
-        self.forwarded.helo.as_deref().or(self.helo.as_deref())
+        match &self.forwarded.helo {
+            Some(forwarded) => forwarded.as_deref(),
+            None => self.helo.as_deref(),
+        }
     }
 
     pub fn is_esmtp(&self) -> bool {
@@ -475,8 +480,8 @@ impl Session {
                         }
                     }
                 }
-                "HELO" if unknown => self.forwarded.helo = None,
-                "HELO" => self.forwarded.helo = clean_helo(&value),
+                "HELO" if unknown => self.forwarded.helo = Some(None),
+                "HELO" => self.forwarded.helo = Some(clean_helo(&value)),
                 "NAME" | "PROTO" | "SOURCE" | "IDENT" | "PORT" => {}
                 _ => {
                     return self.error(Reply::new(
@@ -966,6 +971,20 @@ mod tests {
         let (ip, helo) = transaction_client(&mut session);
         assert_eq!(ip, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(helo.as_deref(), Some("postfix.test"));
+    }
+
+    #[test]
+    fn xforward_unknown_helo_is_not_the_forwarders() {
+        let mut session = forwarding_session();
+        say(&mut session, "EHLO postfix.test\r\n");
+
+        let forwarded = say(
+            &mut session,
+            "XFORWARD ADDR=192.0.2.8 HELO=[UNAVAILABLE]\r\n",
+        );
+        assert_eq!(code(&forwarded), 250);
+        let (_, helo) = transaction_client(&mut session);
+        assert_eq!(helo, None);
     }
 
     #[test]
