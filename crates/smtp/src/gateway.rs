@@ -553,7 +553,7 @@ impl Gateway {
     }
 
     /// Sends the transaction again on a new connection when the upstream
-    /// dropped it before taking the message, with a 421 or by closing the
+    /// closed it without accepting the message, with a 421 or by closing the
     /// connection. The replay's own failure, or a 421 again, gives the
     /// client 451.
     async fn replay(
@@ -567,11 +567,11 @@ impl Gateway {
         match &dropped {
             Ok(reply) => tracing::warn!(
                 code = reply.code,
-                "upstream dropped the transaction before the message; sending it again"
+                "upstream closed the transaction without accepting the message; sending it again"
             ),
             Err(err) => tracing::warn!(
                 error = %err,
-                "upstream connection failed before the message; sending it again"
+                "upstream connection failed before accepting the message; sending it again"
             ),
         }
         self.metrics.upstream_error();
