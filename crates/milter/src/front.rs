@@ -84,7 +84,8 @@ pub async fn serve(
         })
     });
 
-    // Tells idle connections to close when the front stops.
+    // Tells each connection that the front is stopping, so that one
+    // between messages closes once silent.
     let (closing, closing_seen) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {

@@ -765,14 +765,14 @@ async fn shutdown_closes_silent_connection() {
     let front = Front::start(DELIVER_ALL, Limits::default()).await;
     let mut stream = connected_between_messages(&front).await;
 
-    // The connection stays silent, so it closes after 5 s, long before
-    // the 30 s grace period: stop fails the test when the front takes 10 s.
+    // The connection stays silent, so it closes after 5 s, long before the
+    // 30 s grace period. Stop fails the test when the front takes 10 s.
     front.stop().await;
     assert_eq!(next_packet(&mut stream).await, "closed");
 }
 
 #[tokio::test]
-async fn shutdown_lets_message_that_follows_finish() {
+async fn shutdown_lets_later_message_finish() {
     let mut front = Front::start(DELIVER_ALL, Limits::default()).await;
     let mut stream = connected_between_messages(&front).await;
     let stop = front.stop.take().expect("stop sender");

@@ -103,9 +103,9 @@ impl Upstream {
     /// it, and Postfix closes a session idle for `smtpd_timeout` (300 s, or
     /// 10 s under load).
     ///
-    /// The client was told that every recipient was accepted, so anything
-    /// but acceptance of all of them returns `None`, and the caller replies
-    /// 451 for the whole message. Otherwise returns the reply to the message
+    /// The client already got 250 for every recipient, so unless the
+    /// upstream accepts all of them again this returns `None`, and the
+    /// caller replies 451 for the whole message. Otherwise returns the reply to the message
     /// and the connection, which stays usable for later transactions.
     pub(crate) async fn replay(
         &self,

@@ -476,8 +476,8 @@ impl Connection {
                 .mail_and_rcpt((&mail.from, &mail.params), (&rcpt.to, &rcpt.params))
                 .await;
             match sent {
-                // 421: the upstream closes the connection, which a kept one
-                // may have waited for; the client's transaction goes on.
+                // After a 421 the upstream closes the connection. A kept
+                // connection may have been about to close, so try a new one.
                 Ok((_, Some(reply)) | (reply, None)) if reply.code == 421 && reused => {
                     tracing::debug!(
                         code = reply.code,
@@ -583,22 +583,24 @@ impl Connection {
     }
 
     /// Handles the upstream's 421, after which it closes the connection, as
-    /// a failed connection: the client gets 451 and its transaction stays
-    /// open. Passed on, the 421 would tell the client that the proxy closes.
+    /// a failed connection. Passed on, the 421 would tell the client that
+    /// the proxy closes the session.
     fn upstream_closed(&mut self, reply: &Reply) -> Reply {
         tracing::warn!(code = reply.code, reply = %reply.lines.join(" "), "upstream closed the session, replying 451");
-        self.gateway.metrics().upstream_error();
-        self.upstream = None;
-        self.upstream_lost = true;
-        Reply::upstream_unavailable()
+        self.lose_upstream()
     }
 
-    /// Drops the upstream connection after an error and returns the 451 for
-    /// the client. The client's transaction stays open, so that every later
-    /// RCPT gets 451 too and a message for recipients accepted before gets
-    /// 451 at its end: a 503 there would make the client bounce them.
+    /// Drops the upstream connection after an error and returns the 451 for the client.
     fn upstream_failed(&mut self, err: &crate::delivery::DeliveryError) -> Reply {
         tracing::warn!(error = %err, "upstream failed, replying 451");
+        self.lose_upstream()
+    }
+
+    /// Drops the upstream connection and returns the 451 for the client.
+    /// The client's transaction stays open, so every later RCPT gets 451
+    /// too, and so does the message of recipients accepted before. A 503
+    /// there would make the client bounce them.
+    fn lose_upstream(&mut self) -> Reply {
         self.gateway.metrics().upstream_error();
         self.upstream = None;
         self.upstream_lost = true;

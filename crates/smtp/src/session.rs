@@ -138,8 +138,8 @@ struct Pending {
     from: String,
     params: MailParams,
     recipients: Vec<RcptRequest>,
-    /// A recipient got a 4xx reply, which the upstream's state or the
-    /// proxy's own link to it may cause rather than the client.
+    /// A recipient got a 4xx reply, which the upstream or the proxy's link to
+    /// it may have caused rather than the client.
     deferred: bool,
 }
 
@@ -631,10 +631,7 @@ impl Session {
     fn data(&mut self) -> Action {
         match self.state {
             State::Rcpt => {}
-            State::Mail if self.recipients_deferred() => {
-                return Action::Reply(Reply::new(503, [5, 5, 1], "No valid recipients"));
-            }
-            State::Mail => return self.bad_sequence("No valid recipients"),
+            State::Mail => return self.no_valid_recipients(),
             _ => return self.bad_sequence("Need MAIL and RCPT commands"),
         }
         self.enter(State::Data);
@@ -648,13 +645,7 @@ impl Session {
     fn bdat(&mut self, size: usize, last: bool) -> Action {
         match self.state {
             State::Rcpt | State::Bdat => {}
-            State::Mail if self.recipients_deferred() => {
-                let reply = Reply::new(503, [5, 5, 1], "No valid recipients");
-                return Action::DiscardChunk { size, reply };
-            }
-            State::Mail => {
-                return self.discard(size, Reply::new(503, [5, 5, 1], "No valid recipients"));
-            }
+            State::Mail => return discarding(size, self.no_valid_recipients()),
             _ => {
                 return self.discard(
                     size,
@@ -666,21 +657,26 @@ impl Session {
         Action::Chunk { size, last }
     }
 
-    /// Returns whether a recipient of the open transaction got a 4xx reply.
-    /// DATA or BDAT after such replies alone is a pipelining client's
-    /// normal sequence, not an error to count toward `max_errors`.
-    fn recipients_deferred(&self) -> bool {
-        self.pending
+    /// Replies 503 to DATA or BDAT without an accepted recipient. After
+    /// recipients that only got 4xx replies, this is a pipelining client's
+    /// normal sequence, so it counts toward `max_errors` only otherwise.
+    fn no_valid_recipients(&mut self) -> Action {
+        let reply = Reply::new(503, [5, 5, 1], "No valid recipients");
+        if self
+            .pending
             .as_ref()
             .is_some_and(|pending| pending.deferred)
+        {
+            Action::Reply(reply)
+        } else {
+            self.error(reply)
+        }
     }
 
-    /// Refuses a BDAT chunk, which must still be read whole.
+    /// Rejects a BDAT chunk, which must still be read whole.
     fn discard(&mut self, size: usize, reply: Reply) -> Action {
-        match self.error(reply) {
-            Action::Reply(reply) => Action::DiscardChunk { size, reply },
-            other => other,
-        }
+        let action = self.error(reply);
+        discarding(size, action)
     }
 
     fn parse_error(&mut self, err: ParseError) -> Action {
@@ -816,6 +812,15 @@ fn unoffered_mail_parameter(from: &MailFrom<Cow<'_, str>>) -> Option<&'static st
     None
 }
 
+/// Turns the reply to a rejected BDAT command into one that discards its
+/// chunk of `size` bytes.
+fn discarding(size: usize, action: Action) -> Action {
+    match action {
+        Action::Reply(reply) => Action::DiscardChunk { size, reply },
+        other => other,
+    }
+}
+
 /// Names the DSN parameter (ENVID, ORCPT) of a MAIL or RCPT line that
 /// contains a byte outside ASCII. xtext has none (RFC 3461 §4), and smtp-proto
 /// would read such bytes as characters, so the value would change on its
@@ -849,8 +854,8 @@ fn xtext_bytes(decoded: &str) -> Vec<u8> {
 /// internationalised name (RFC 6531 allows U-labels in EHLO) is written
 /// with A-labels, so `bücher.example` stays readable as
 /// `xn--bcher-kva.example` rather than losing its letters. Returns `None`
-/// when nothing printable is left, so that the upstream gets
-/// `HELO=[UNAVAILABLE]` in XCLIENT, not an empty value it rejects.
+/// when nothing printable is left. XCLIENT then says `HELO=[UNAVAILABLE]`,
+/// because Postfix rejects an empty value.
 fn clean_helo(host: &str) -> Option<String> {
     let ascii = if host.is_ascii() {
         None
@@ -974,7 +979,7 @@ mod tests {
     }
 
     #[test]
-    fn xforward_unknown_helo_is_not_the_forwarders() {
+    fn xforward_unknown_helo_stays_unknown() {
         let mut session = forwarding_session();
         say(&mut session, "EHLO postfix.test\r\n");
 

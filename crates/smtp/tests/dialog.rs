@@ -533,7 +533,7 @@ async fn upstream_lost_mid_transaction_defers_the_rest() {
 
 #[tokio::test]
 async fn upstream_timeout_before_message_is_replayed() {
-    let (upstream, log) = mock_upstream(PLAIN_EHLO).await;
+    let (upstream, log) = mock_upstream(DSN_EHLO).await;
     let proxy = Proxy::start(DELIVER_ALL, Some(upstream), Limits::default()).await;
 
     dialog(
@@ -573,9 +573,9 @@ async fn upstream_timeout_before_message_is_replayed() {
     assert_eq!(received.len(), 2, "{received:?}");
     assert!(received[0].message.is_empty());
     let commands = &received[1].commands;
-    assert_eq!(commands[1], "MAIL FROM:<partner@partner.test>");
+    assert_eq!(commands[1], "MAIL FROM:<partner@partner.test> RET=HDRS");
     assert_eq!(commands[2], "RCPT TO:<slow@example.com>");
-    assert_eq!(commands[3], "RCPT TO:<alice@example.com>");
+    assert_eq!(commands[3], "RCPT TO:<alice@example.com> NOTIFY=NEVER");
     let message = String::from_utf8(received[1].message.clone()).expect("utf-8");
     assert!(message.ends_with(MESSAGE), "{message}");
 }
@@ -639,6 +639,9 @@ async fn connect_split(
 
 /// The EHLO reply of a plain upstream MTA.
 const PLAIN_EHLO: &[u8] = b"250-upstream.test\r\n250-8BITMIME\r\n250 SIZE 100000000\r\n";
+
+/// An upstream that takes DSN parameters (RFC 3461).
+const DSN_EHLO: &[u8] = b"250-upstream.test\r\n250-DSN\r\n250 8BITMIME\r\n";
 
 /// An upstream that takes pipelined commands (RFC 2920).
 const PIPELINING_EHLO: &[u8] = b"250-upstream.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
